@@ -1,0 +1,40 @@
+# Every target runs on Node.js 24 LTS from the cache (the machine's own Node.js is 20).
+NODE_DIR := $(shell bash hack/ensure-node.sh)
+export PATH := $(NODE_DIR)/bin:$(PATH)
+export npm_config_nodedir := $(NODE_DIR)
+
+.PHONY: demo test deps build lint unit e2e bench controlplane clean
+
+## demo: a local control plane, pods in network namespaces, agents and the controller; cut and restore a link
+demo: deps build
+	node --import tsx hack/demo.ts
+
+## test: lint, typecheck, build, unit and e2e tests (against a real kube-apiserver + etcd)
+test: deps lint build
+	npx vitest run
+
+deps:
+	@bash hack/ensure-deps.sh
+
+build:
+	npx tsc -p tsconfig.json
+
+lint:
+	npx tsc -p tsconfig.check.json
+	npx eslint .
+
+unit: deps
+	npx vitest run --project unit
+
+e2e: deps build
+	npx vitest run --project e2e
+
+## controlplane: start a detached local control plane and print its kubeconfig (stop with `make controlplane-stop`)
+controlplane: deps
+	node --import tsx test/harness/cli.ts start
+
+controlplane-stop:
+	node --import tsx test/harness/cli.ts stop
+
+clean:
+	rm -rf dist

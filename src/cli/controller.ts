@@ -1,0 +1,4 @@
+export async function runControllerCommand(_argv: string[]): Promise<number> {
+  process.stderr.write('controller: not implemented yet\n');
+  return 1;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// eps-probe-plugin: one binary, one subcommand per role. main only wires things.
+import { VERSION } from '../version.js';
+
+const USAGE = `eps-probe-plugin ${VERSION}
+
+Usage: eps-probe-plugin <command> [options]
+
+Commands:
+  agent        probe multi-cluster endpoints from this node and publish a ProbeReport (DaemonSet)
+  controller   aggregate ProbeReports, annotate ServiceImports, prune EndpointSlices (leader-elected)
+  probe        probe addresses once from here and print the result (debugging a node)
+  version      print the version
+
+Run 'eps-probe-plugin <command> --help' for the options of a command.
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, () => Promise<Command>> = {
+  agent: async () => (await import('./agent.js')).runAgentCommand,
+  controller: async () => (await import('./controller.js')).runControllerCommand,
+  probe: async () => (await import('./probe.js')).runProbeCommand,
+  version: async () => async () => {
+    console.log(VERSION);
+    return 0;
+  },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  if (name === '--version') return (await commands.version!())([]);
+  const load = commands[name];
+  if (!load) {
+    process.stderr.write(`unknown command "${name}"\n\n${USAGE}`);
+    return 2;
+  }
+  return (await load())(rest);
+}
+
+process.exitCode = await main(process.argv.slice(2));
