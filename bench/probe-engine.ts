@@ -1,0 +1,67 @@
+// TCP probe engine at scale: N targets on 127.0.0.0/8 (a share dropped, so probes time out), run for
+// a few intervals. Prints probes/s, how long a full round takes vs the interval, CPU and peak RSS.
+// Run: bench/probe-run.sh engine [targets=100000] [intervalMs=10000] [rounds=3] [concurrency=2048]
+import { Registry } from 'prom-client';
+import { createLogger } from '../src/log.js';
+import { NETWORK_PROBERS, ProbeEngine, type Probers } from '../src/probe/index.js';
+import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
+
+const [targets = 100_000, intervalMs = 10_000, rounds = 3, concurrency = 2048] = process.argv.slice(2).map(Number);
+const UNREACHABLE_SHARE = 0.05;
+const PORT = 8080;
+const TIMEOUT_MS = 1000;
+
+const listener = await startListener(PORT);
+const { reachable, unreachable } = benchAddresses(targets, UNREACHABLE_SHARE);
+
+/** Completion time of each full round: every target probed at least once since the round began. */
+const roundEnds: number[] = [];
+let seen = new Set<string>();
+let probes = 0;
+const probers: Probers = {
+  ...NETWORK_PROBERS,
+  tcp: async (...args) => {
+    const outcome = await NETWORK_PROBERS.tcp(...args);
+    probes += 1;
+    seen.add(args[0]);
+    if (seen.size === targets) {
+      roundEnds.push(performance.now());
+      seen = new Set();
+    }
+    return outcome;
+  },
+};
+
+const registry = new Registry();
+const engine = new ProbeEngine(
+  { intervalMs, timeoutMs: TIMEOUT_MS, fastIntervalMs: 200, concurrency, allowCidrs: ['127.0.0.0/8'], mode: 'tcp' },
+  { logger: createLogger({ level: 'warn' }), registry, probers },
+);
+engine.setTargets([...reachable, ...unreachable].map((address) => ({ address, ports: [PORT], owners: ['bench/svc'] })));
+const started = performance.now();
+const cpuStart = process.cpuUsage();
+const listenerCpuStart = await childCpuSeconds(listener.pid!);
+await engine.start();
+await engine.firstRoundComplete();
+const firstRoundMs = performance.now() - started;
+await new Promise((resolve) => setTimeout(resolve, Math.max(0, rounds * intervalMs - firstRoundMs)));
+const wallS = (performance.now() - started) / 1000;
+const cpuS = ownCpuSeconds(cpuStart);
+const listenerCpuS = (await childCpuSeconds(listener.pid!)) - listenerCpuStart;
+const states = engine.snapshot().reduce<Record<string, number>>((acc, s) => ((acc[s.state] = (acc[s.state] ?? 0) + 1), acc), {});
+await engine.stop();
+listener.kill();
+
+const lateness = (await registry.getSingleMetric('eps_probe_probe_lateness_seconds')!.get()).values as { metricName?: string; value: number }[];
+const latenessSum = lateness.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+const latenessCount = lateness.find((v) => v.metricName?.endsWith('_count'))?.value ?? 1;
+const roundDurations = roundEnds.map((end, n) => ((end - (n === 0 ? started : roundEnds[n - 1]!)) / 1000).toFixed(2));
+
+console.log(`targets ${targets} (${unreachable.length} dropped), interval ${intervalMs} ms, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}`);
+console.log(`first round complete (all targets known) after ${(firstRoundMs / 1000).toFixed(2)} s`);
+console.log(`states at end: ${JSON.stringify(states)}`);
+console.log(`probes ${probes} in ${wallS.toFixed(1)} s: ${(probes / wallS).toFixed(0)} probes/s`);
+console.log(`full rounds completed: ${roundEnds.length}, durations (s): ${roundDurations.join(', ')} (interval ${intervalMs / 1000} s)`);
+console.log(`mean probe lateness ${((latenessSum / latenessCount) * 1000).toFixed(1)} ms`);
+console.log(`CPU: engine ${cpuS.toFixed(1)} s (${((cpuS / wallS) * 100).toFixed(0)}% of one core), listener ${listenerCpuS.toFixed(1)} s`);
+console.log(`peak RSS ${peakRssMb().toFixed(0)} MB`);

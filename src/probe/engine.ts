@@ -1,0 +1,431 @@
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.js';
+import { canonicalAddress, parseAllowList, type AllowList } from './address.js';
+import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
+import { IcmpPinger } from './icmp.js';
+import { ProbeMetrics } from './metrics.js';
+import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
+import { combineVerdicts, verdictOf, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
+import { ResultsCache } from './results.js';
+import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
+import { TargetWorker, type Target } from './worker.js';
+
+export interface ReachabilityChange {
+  address: string;
+  owners: string[];
+  previous: Reachability;
+  current: Reachability;
+}
+
+export interface TargetStatus {
+  address: string;
+  owners: string[];
+  ports: number[];
+  state: Reachability;
+  /** Wall-clock time (ms since epoch) the last probe finished. */
+  lastProbeAt?: number;
+  /** Why the last probe did not succeed. */
+  lastError?: string;
+}
+
+export interface TargetSetDiff {
+  added: number;
+  removed: number;
+  /** Targets whose ports or owners changed; they keep their state and timer. */
+  changed: number;
+  /** Addresses refused by the allow-list (as given). */
+  refused: string[];
+}
+
+export interface IcmpProbe {
+  ping(address: string, timeoutMs: number): Promise<ProbeOutcome>;
+  close(): void;
+}
+
+/** The network side of the engine, replaceable in tests. */
+export interface Probers {
+  tcp(
+    address: string,
+    ports: readonly number[],
+    timeoutMs: number,
+    isAnswer: (result: ProbeResult) => boolean,
+    canceller: ProbeCanceller,
+  ): Promise<ProbeOutcome>;
+  /** @throws IcmpUnavailableError when raw sockets are not permitted. */
+  openIcmp(logger: Logger): IcmpProbe;
+}
+
+export const NETWORK_PROBERS: Probers = {
+  tcp: tcpConnectAnyPort,
+  openIcmp: (logger) => new IcmpPinger(logger),
+};
+
+export interface ProbeEngineDeps {
+  logger: Logger;
+  registry: Registry;
+  /** Uniform in [0, 1); spreads probes over the interval. */
+  random?: () => number;
+  probers?: Probers;
+}
+
+/** Each planned delay varies by up to ±10% so that targets never fall back into step. */
+const JITTER = 0.1;
+
+/**
+ * Probes a changing set of targets, one timer per target spread over the interval, all probes through
+ * one bounded pool; reports reachability changes after hysteresis.
+ */
+export class ProbeEngine {
+  private options: ProbeEngineOptions;
+  private allowList: AllowList;
+  private readonly logger: Logger;
+  private readonly random: () => number;
+  private readonly probers: Probers;
+  private readonly metrics: ProbeMetrics;
+  private readonly pool: LimitFunction;
+  private readonly workers = new Map<string, TargetWorker>();
+  private readonly results = new ResultsCache();
+  private readonly listeners = new Set<(change: ReachabilityChange) => void>();
+  /** Last input of setTargets, re-applied when the allow-list changes. */
+  private desired: Target[] = [];
+  /** Refused addresses already logged; one line per address while it stays in the target set. */
+  private refusedLogged = new Set<string>();
+  private running = false;
+  private readonly canceller = new ProbeCanceller();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private icmp: IcmpProbe | undefined;
+  /** Why ICMP could not be opened, until stop() or an options change allows another try. */
+  private icmpUnavailable: string | undefined;
+  private firstRound = new FirstRound();
+
+  /** @throws TypeError naming a bad option. */
+  constructor(options: Partial<ProbeEngineOptions>, deps: ProbeEngineDeps) {
+    this.options = resolveProbeOptions(options);
+    this.allowList = parseAllowList(this.options.allowCidrs);
+    this.logger = deps.logger.child({ component: 'probe' });
+    this.random = deps.random ?? Math.random;
+    this.probers = deps.probers ?? NETWORK_PROBERS;
+    this.pool = pLimit({ concurrency: this.options.concurrency, rejectOnClear: true });
+    this.metrics = new ProbeMetrics(deps.registry, {
+      targets: () => this.workers.size,
+      unreachable: () => this.results.unreachableCount(),
+    });
+  }
+
+  /** Replaces the target set; unchanged targets keep their state and timers, removed ones lose state and metric series. */
+  setTargets(targets: readonly Target[]): TargetSetDiff {
+    this.desired = [...targets];
+    const { accepted, refused } = this.admit(targets);
+    let removed = 0;
+    let changed = 0;
+    for (const [address, worker] of this.workers) {
+      const next = accepted.get(address);
+      if (!next) {
+        this.removeWorker(worker);
+        removed += 1;
+      } else if (!sameTarget(worker.target, next)) {
+        worker.target = next;
+        changed += 1;
+      }
+    }
+    let added = 0;
+    for (const [address, target] of accepted) {
+      if (this.workers.has(address)) continue;
+      const worker = new TargetWorker(target);
+      this.workers.set(address, worker);
+      if (this.running) this.scheduleFirstProbe(worker);
+      added += 1;
+    }
+    return { added, removed, changed, refused };
+  }
+
+  /** Applies new options (missing fields take their defaults) without losing target state. */
+  updateOptions(options: Partial<ProbeEngineOptions>): void {
+    const next = resolveProbeOptions(options);
+    const allowList = parseAllowList(next.allowCidrs);
+    const previous = this.options;
+    this.options = next;
+    this.allowList = allowList;
+    this.pool.concurrency = next.concurrency;
+    if (next.mode !== previous.mode || next.icmpUnavailable !== previous.icmpUnavailable) {
+      this.closeIcmp();
+      if (this.running && next.mode !== 'tcp') {
+        try {
+          this.openIcmpForMode();
+        } catch (err) {
+          this.options = previous;
+          throw err;
+        }
+      }
+    }
+    if (previous.perTargetMetrics && !next.perTargetMetrics) this.metrics.clearTargets();
+    if (!previous.perTargetMetrics && next.perTargetMetrics) {
+      for (const address of this.workers.keys()) this.exportTargetState(address);
+    }
+    this.setTargets(this.desired);
+    if (this.running && next.intervalMs < previous.intervalMs) {
+      // Timers planned with a longer interval would otherwise delay the new cadence by one old interval.
+      const now = Date.now();
+      for (const worker of this.workers.values()) {
+        if (worker.isScheduled() && worker.plannedAt - now > next.intervalMs) this.scheduleFirstProbe(worker);
+      }
+    }
+  }
+
+  /**
+   * Starts probing: each target's first probe at a random point of the first interval.
+   * @throws Error when ICMP is needed, unavailable, and `icmpUnavailable` is `fail`.
+   */
+  async start(): Promise<void> {
+    if (this.running) return;
+    if (this.options.mode !== 'tcp') this.openIcmpForMode();
+    this.running = true;
+    const { intervalMs, failureThreshold, fastIntervalMs, timeoutMs } = this.options;
+    // Long enough for a spread first probe plus a full confirmation, with one interval of slack for a busy pool.
+    const deadlineMs = 2 * intervalMs + failureThreshold * (fastIntervalMs + timeoutMs);
+    this.firstRound.begin(this.workers.keys(), deadlineMs, (pending) =>
+      this.logger.warn({ pending, deadlineMs }, 'first probe round incomplete at its deadline; those targets stay unknown'),
+    );
+    for (const worker of this.workers.values()) this.scheduleFirstProbe(worker);
+    this.logger.info({ targets: this.workers.size, mode: this.options.mode }, 'probe engine started');
+  }
+
+  /** Stops all probing, closes every socket and session; never hangs, safe to call many times. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const worker of this.workers.values()) worker.cancel();
+    this.pool.clearQueue();
+    this.canceller.cancelAll();
+    this.closeIcmp();
+    this.firstRound.end();
+    this.firstRound = new FirstRound();
+    await Promise.allSettled([...this.inFlight]);
+    this.logger.info('probe engine stopped');
+  }
+
+  snapshot(): TargetStatus[] {
+    return [...this.workers.values()].map((worker) => {
+      const status: TargetStatus = {
+        address: worker.target.address,
+        owners: worker.target.owners,
+        ports: worker.target.ports,
+        state: worker.health.state,
+      };
+      if (worker.lastProbeAt !== undefined) status.lastProbeAt = worker.lastProbeAt;
+      if (worker.lastError !== undefined) status.lastError = worker.lastError;
+      return status;
+    });
+  }
+
+  /** Calls `listener` for every change of a target's state; returns the function that unsubscribes. */
+  onChange(listener: (change: ReachabilityChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Resolves once every target known at start() has a known state or could only be probed with
+   * errors, or at a deadline of 2 × interval + failureThreshold × (fastInterval + timeout).
+   */
+  firstRoundComplete(): Promise<void> {
+    return this.firstRound.done;
+  }
+
+  private admit(targets: readonly Target[]): { accepted: Map<string, Target>; refused: string[] } {
+    const accepted = new Map<string, Target>();
+    const refused: string[] = [];
+    const refusedNow = new Set<string>();
+    for (const target of targets) {
+      const address = canonicalAddress(target.address);
+      const decision = address === undefined ? { allowed: false as const, reason: 'not an IP address' } : this.allowList.check(address);
+      if (!decision.allowed || address === undefined) {
+        refused.push(target.address);
+        refusedNow.add(target.address);
+        if (!this.refusedLogged.has(target.address)) {
+          this.logger.warn({ address: target.address, reason: decision.allowed ? '' : decision.reason }, 'target refused by the allow-list; it will not be probed');
+          this.metrics.refusedTargets.inc();
+        }
+        continue;
+      }
+      const existing = accepted.get(address);
+      accepted.set(address, {
+        address,
+        ports: uniqueSorted([...(existing?.ports ?? []), ...target.ports], (a, b) => a - b),
+        owners: uniqueSorted([...(existing?.owners ?? []), ...target.owners]),
+      });
+    }
+    this.refusedLogged = refusedNow;
+    return { accepted, refused };
+  }
+
+  private removeWorker(worker: TargetWorker): void {
+    const { address } = worker.target;
+    worker.stop();
+    this.workers.delete(address);
+    this.results.delete(address);
+    this.metrics.deleteTarget(address);
+    this.firstRound.settle(address);
+  }
+
+  private scheduleFirstProbe(worker: TargetWorker): void {
+    worker.schedule(this.random() * this.options.intervalMs, this.runProbe);
+  }
+
+  /** One turn of a target's loop: probe through the pool, record, plan the next turn. Never throws. */
+  private readonly runProbe = (worker: TargetWorker): void => {
+    const task = this.pool(() => {
+      const probe = this.probeTarget(worker);
+      this.inFlight.add(probe);
+      void probe.finally(() => this.inFlight.delete(probe));
+      return probe;
+    });
+    task.then(
+      ({ verdict, outcomes }) => {
+        if (this.running && !worker.stopped) this.record(worker, verdict, outcomes);
+      },
+      () => undefined, // the queue was cleared by stop()
+    );
+  };
+
+  private async probeTarget(worker: TargetWorker): Promise<{ verdict: Verdict; outcomes: ProbeOutcome[] }> {
+    this.metrics.probeStarted(Date.now() - worker.plannedAt);
+    const { address, ports } = worker.target;
+    const { timeoutMs, refusedIsReachable } = this.options;
+    const protocols = this.protocolsFor(ports.length > 0);
+    if (protocols.length === 0) {
+      const error = `no TCP port to probe and ICMP unavailable (${this.icmpUnavailable ?? 'mode tcp'})`;
+      return { verdict: 'error', outcomes: [{ protocol: 'icmp', result: 'error', durationMs: 0, error }] };
+    }
+    const isAnswer = (result: ProbeResult): boolean => verdictOf(result, refusedIsReachable) === 'success';
+    const outcomes = await Promise.all(
+      protocols.map(async (protocol): Promise<ProbeOutcome> => {
+        try {
+          if (protocol === 'tcp') return await this.probers.tcp(address, ports, timeoutMs, isAnswer, this.canceller);
+          return await this.icmp!.ping(address, timeoutMs);
+        } catch (err) {
+          // A bug in a prober must cost one probe, not the target's loop.
+          this.logger.error({ err, address, protocol }, 'prober threw; counted as a probe error');
+          return { protocol, result: 'error', durationMs: 0, error: String(err) };
+        }
+      }),
+    );
+    for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
+    return { verdict: combineVerdicts(outcomes.map((o) => verdictOf(o.result, refusedIsReachable))), outcomes };
+  }
+
+  /** Which probers apply to a target; ICMP stands in for TCP when the target has no port. */
+  private protocolsFor(hasPorts: boolean): Protocol[] {
+    const { mode } = this.options;
+    const wantsIcmp = mode !== 'tcp' || !hasPorts;
+    const icmp = wantsIcmp ? this.lazyIcmp() : undefined;
+    const protocols: Protocol[] = [];
+    if (hasPorts && (mode !== 'icmp' || !icmp)) protocols.push('tcp');
+    if (icmp) protocols.push('icmp');
+    return protocols;
+  }
+
+  private record(worker: TargetWorker, verdict: Verdict, outcomes: readonly ProbeOutcome[]): void {
+    const { address } = worker.target;
+    worker.lastProbeAt = Date.now();
+    worker.lastError =
+      verdict === 'success'
+        ? undefined
+        : outcomes.map((o) => `${o.protocol} ${o.result}${o.error === undefined ? '' : `: ${o.error}`}`).join('; ');
+    const previous = worker.health.state;
+    worker.health = observe(worker.health, verdict, this.options);
+    if (this.results.set(address, worker.health.state)) {
+      this.exportTargetState(address);
+      this.emit({ address, owners: worker.target.owners, previous, current: worker.health.state });
+    }
+    if (worker.health.state !== 'unknown' || verdict === 'error') this.firstRound.settle(address);
+    const delayMs = nextDelayMs(worker.health, verdict, this.options);
+    worker.schedule(delayMs * (1 + JITTER * (2 * this.random() - 1)), this.runProbe);
+  }
+
+  private emit(change: ReachabilityChange): void {
+    this.logger.info(change, 'target reachability changed');
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch (err) {
+        this.logger.error({ err, address: change.address }, 'reachability listener threw');
+      }
+    }
+  }
+
+  private exportTargetState(address: string): void {
+    const state = this.results.get(address);
+    if (this.options.perTargetMetrics && state !== 'unknown') this.metrics.setTargetReachable(address, state === 'reachable');
+  }
+
+  /** Opens ICMP for mode icmp/both; falls back to TCP with a clear log line, or throws in `fail` mode. */
+  private openIcmpForMode(): void {
+    if (this.lazyIcmp()) return;
+    const reason = this.icmpUnavailable;
+    if (this.options.icmpUnavailable === 'fail') {
+      this.logger.error({ reason, mode: this.options.mode }, 'ICMP probing configured but unavailable; refusing to start (icmpUnavailable: fail)');
+      throw new Error(`ICMP probing unavailable: ${reason}`);
+    }
+    this.logger.error({ reason, mode: this.options.mode }, 'ICMP probing configured but unavailable; probing with TCP only, targets without a port stay unknown');
+  }
+
+  /** The ICMP prober, opened on first need; undefined (and logged once) when it cannot be opened. */
+  private lazyIcmp(): IcmpProbe | undefined {
+    if (this.icmp || this.icmpUnavailable !== undefined) return this.icmp;
+    try {
+      this.icmp = this.probers.openIcmp(this.logger);
+    } catch (err) {
+      this.icmpUnavailable = (err as Error).message;
+      // In modes icmp and both, openIcmpForMode reports it (with what happens next).
+      if (this.options.mode === 'tcp') this.logger.warn({ err }, 'ICMP unavailable; targets without a TCP port cannot be probed');
+    }
+    return this.icmp;
+  }
+
+  private closeIcmp(): void {
+    this.icmp?.close();
+    this.icmp = undefined;
+    this.icmpUnavailable = undefined;
+  }
+}
+
+/** Tracks the targets of the first round after start(). */
+class FirstRound {
+  readonly done: Promise<void>;
+  private resolve!: () => void;
+  private pending = new Set<string>();
+  private deadline: NodeJS.Timeout | undefined;
+
+  constructor() {
+    this.done = new Promise((resolve) => (this.resolve = resolve));
+  }
+
+  begin(addresses: Iterable<string>, deadlineMs: number, onDeadline: (pending: number) => void): void {
+    this.pending = new Set(addresses);
+    this.deadline = setTimeout(() => {
+      onDeadline(this.pending.size);
+      this.end();
+    }, deadlineMs);
+    if (this.pending.size === 0) this.end();
+  }
+
+  settle(address: string): void {
+    if (this.pending.delete(address) && this.pending.size === 0) this.end();
+  }
+
+  end(): void {
+    clearTimeout(this.deadline);
+    this.pending.clear();
+    this.resolve();
+  }
+}
+
+function uniqueSorted<T>(values: readonly T[], compare?: (a: T, b: T) => number): T[] {
+  return [...new Set(values)].sort(compare);
+}
+
+function sameTarget(a: Target, b: Target): boolean {
+  return a.ports.join() === b.ports.join() && a.owners.join('\n') === b.owners.join('\n');
+}

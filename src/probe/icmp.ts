@@ -1,0 +1,159 @@
+import { isIP } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { randomInt } from 'node:crypto';
+import { NetworkProtocol, RequestTimedOutError, Session, type PendingRequest, type SessionOptions } from 'net-ping';
+import type { Logger } from '../log.js';
+import type { ProbeOutcome, ProbeResult } from './outcome.js';
+
+/** Raised when raw ICMP sockets cannot be opened (no CAP_NET_RAW): the engine falls back or refuses to start. */
+export class IcmpUnavailableError extends Error {
+  override readonly name = 'IcmpUnavailableError';
+}
+
+/**
+ * Requests in flight per session. net-ping numbers requests with a 16-bit sequence and reuses a
+ * number once it is free; keeping half the space free means a number is reused only after 32k newer
+ * requests, long after any late reply to its previous use.
+ */
+const MAX_PENDING_PER_SESSION = 32_768;
+
+const ECHO_REPLY_TYPES = new Set([0, 129]);
+
+/** strerror texts (raw-socket reports no errno code) that mean the network, not this host, failed. */
+const NETWORK_FAILURE_MESSAGES = new Set(['Network is unreachable', 'No route to host']);
+
+const PERMISSION_MESSAGES = new Set(['Operation not permitted', 'Permission denied']);
+
+/**
+ * A net-ping session that accepts an echo reply only from the address that was pinged: net-ping
+ * matches replies on (identifier, sequence) alone, so a stray or late reply from another host could
+ * otherwise mark the wrong target reachable.
+ */
+class SourceCheckingSession extends Session {
+  /** Source address of the packet being matched (set just before net-ping calls fromBuffer). */
+  private packetSource = '';
+
+  protected override onSocketMessage(buffer: Buffer, source: string): void {
+    this.packetSource = source;
+    super.onSocketMessage(buffer, source);
+  }
+
+  protected override fromBuffer(buffer: Buffer): PendingRequest | null | undefined {
+    const request = super.fromBuffer(buffer);
+    if (request && ECHO_REPLY_TYPES.has(request.type ?? -1) && request.target !== this.packetSource) return null;
+    return request;
+  }
+}
+
+interface PingSession {
+  session: SourceCheckingSession;
+  /** False once the raw socket failed or closed; the session is then replaced. */
+  open: boolean;
+}
+
+function resultOfPingError(error: Error): ProbeResult {
+  if (error instanceof RequestTimedOutError) return 'timeout';
+  if ('source' in error) return 'failure'; // an ICMP error message from the network (unreachable, TTL exceeded...)
+  return NETWORK_FAILURE_MESSAGES.has(error.message) ? 'failure' : 'error';
+}
+
+/** ICMP echo over raw sockets, IPv4 and IPv6, with as many net-ping sessions as the number of pings in flight needs. */
+export class IcmpPinger {
+  private readonly sessions = new Map<4 | 6, PingSession[]>([
+    [4, []],
+    [6, []],
+  ]);
+  /** ICMP identifiers in use by our sessions; random rather than net-ping's pid-based one (pid 1 in every container). */
+  private readonly sessionIds = new Set<number>();
+  private closed = false;
+
+  /**
+   * Opens the first IPv4 session now, so that missing raw-socket permission shows at start.
+   * @throws IcmpUnavailableError when raw sockets are not permitted.
+   */
+  constructor(private readonly logger: Logger) {
+    this.openSession(4);
+  }
+
+  ping(address: string, timeoutMs: number): Promise<ProbeOutcome> {
+    const started = performance.now();
+    const outcome = (result: ProbeResult, error?: string): ProbeOutcome => ({
+      protocol: 'icmp',
+      result,
+      durationMs: performance.now() - started,
+      ...(error === undefined ? {} : { error }),
+    });
+    return new Promise((resolve) => {
+      let session: SourceCheckingSession;
+      try {
+        session = this.sessionFor(isIP(address) === 6 ? 6 : 4);
+      } catch (err) {
+        return resolve(outcome('error', (err as Error).message));
+      }
+      session.timeout = timeoutMs; // read by pingHost for this request only
+      session.pingHost(address, (error) => {
+        if (!error) resolve(outcome('success'));
+        else resolve(outcome(resultOfPingError(error), error.message));
+      });
+    });
+  }
+
+  /** Closes every session; pings in flight complete at once with an error. */
+  close(): void {
+    this.closed = true;
+    for (const list of this.sessions.values()) {
+      for (const entry of list.splice(0)) {
+        entry.open = false;
+        entry.session.close();
+      }
+    }
+  }
+
+  private sessionFor(family: 4 | 6): SourceCheckingSession {
+    if (this.closed) throw new Error('ICMP pinger closed');
+    const list = this.sessions.get(family)!;
+    let best: PingSession | undefined;
+    for (const entry of list) {
+      if (entry.open && (!best || entry.session.reqsPending < best.session.reqsPending)) best = entry;
+    }
+    if (best && best.session.reqsPending < MAX_PENDING_PER_SESSION) return best.session;
+    return this.openSession(family).session;
+  }
+
+  private openSession(family: 4 | 6): PingSession {
+    let sessionId: number;
+    do sessionId = randomInt(1, 65_535);
+    while (this.sessionIds.has(sessionId));
+    const options: SessionOptions = {
+      networkProtocol: family === 6 ? NetworkProtocol.IPv6 : NetworkProtocol.IPv4,
+      retries: 0,
+      sessionId,
+    };
+    let session: SourceCheckingSession;
+    try {
+      session = new SourceCheckingSession(options);
+    } catch (err) {
+      const message = (err as Error).message;
+      if (PERMISSION_MESSAGES.has(message)) {
+        throw new IcmpUnavailableError(`raw ICMP sockets not permitted (${message}); CAP_NET_RAW is needed`, { cause: err });
+      }
+      throw new Error(`cannot open an IPv${family} ICMP socket: ${message}`, { cause: err });
+    }
+    this.sessionIds.add(sessionId);
+    const entry: PingSession = { session, open: true };
+    const retire = (): void => {
+      if (!entry.open) return;
+      entry.open = false;
+      this.sessionIds.delete(sessionId);
+      const list = this.sessions.get(family)!;
+      list.splice(list.indexOf(entry), 1);
+    };
+    session.on('error', (err: Error) => {
+      this.logger.warn({ err, family: `IPv${family}` }, 'ICMP socket failed; opening a new one for the next ping');
+      retire();
+    });
+    session.on('close', retire);
+    this.sessions.get(family)!.push(entry);
+    return entry;
+  }
+}

@@ -1,0 +1,83 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { METRIC_PREFIX } from '../metrics.js';
+import type { Protocol, ProbeResult } from './outcome.js';
+
+/** The probe engine's metrics; label values are bounded (protocol × result) except the opt-in per-target gauge. */
+export class ProbeMetrics {
+  private readonly probes: Counter<'protocol' | 'result'>;
+  private readonly duration: Histogram<'protocol'>;
+  private readonly lateness: Histogram;
+  readonly refusedTargets: Counter;
+  private readonly targetReachable: Gauge<'address'>;
+
+  constructor(registry: Registry, counts: { targets(): number; unreachable(): number }) {
+    const registers = [registry];
+    this.probes = new Counter({
+      name: `${METRIC_PREFIX}probes_total`,
+      help: 'Probes run, by protocol and result (error: the probe could not run here, not a target failure).',
+      labelNames: ['protocol', 'result'],
+      registers,
+    });
+    this.duration = new Histogram({
+      name: `${METRIC_PREFIX}probe_duration_seconds`,
+      help: 'Duration of a probe, by protocol.',
+      labelNames: ['protocol'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.lateness = new Histogram({
+      name: `${METRIC_PREFIX}probe_lateness_seconds`,
+      help: 'How long after its planned time a probe started; grows when the probe pool is saturated.',
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}targets`,
+      help: 'Targets being probed.',
+      registers,
+      collect() {
+        this.set(counts.targets());
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}targets_unreachable`,
+      help: 'Targets currently unreachable.',
+      registers,
+      collect() {
+        this.set(counts.unreachable());
+      },
+    });
+    this.refusedTargets = new Counter({
+      name: `${METRIC_PREFIX}target_refused_total`,
+      help: 'Target addresses refused by the allow-list (counted once each time an address appears).',
+      registers,
+    });
+    this.targetReachable = new Gauge({
+      name: `${METRIC_PREFIX}target_reachable`,
+      help: 'Per target (only when perTargetMetrics is on): 1 reachable, 0 unreachable; no series while unknown.',
+      labelNames: ['address'],
+      registers,
+    });
+  }
+
+  probe(protocol: Protocol, result: ProbeResult, durationMs: number): void {
+    this.probes.inc({ protocol, result });
+    this.duration.observe({ protocol }, durationMs / 1000);
+  }
+
+  probeStarted(latenessMs: number): void {
+    this.lateness.observe(Math.max(0, latenessMs) / 1000);
+  }
+
+  setTargetReachable(address: string, reachable: boolean): void {
+    this.targetReachable.set({ address }, reachable ? 1 : 0);
+  }
+
+  deleteTarget(address: string): void {
+    this.targetReachable.remove({ address });
+  }
+
+  clearTargets(): void {
+    this.targetReachable.reset();
+  }
+}

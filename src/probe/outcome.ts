@@ -1,0 +1,50 @@
+export type Protocol = 'tcp' | 'icmp';
+
+/**
+ * What one probe saw. `refused`: the host answered with a TCP RST. `failure`: the network said no
+ * (ICMP unreachable, EHOSTUNREACH...). `error`: the probe could not be run here (EMFILE, EPERM...),
+ * which says nothing about the target.
+ */
+export type ProbeResult = 'success' | 'refused' | 'failure' | 'timeout' | 'error';
+
+export interface ProbeOutcome {
+  protocol: Protocol;
+  result: ProbeResult;
+  durationMs: number;
+  /** errno code or message, when the result is not a success. */
+  error?: string;
+}
+
+/** What one probe means for the target's hysteresis; errors are dropped, not counted as failures. */
+export type Verdict = 'success' | 'failure' | 'error';
+
+export function verdictOf(result: ProbeResult, refusedIsReachable: boolean): Verdict {
+  switch (result) {
+    case 'success':
+      return 'success';
+    case 'refused':
+      return refusedIsReachable ? 'success' : 'failure';
+    case 'failure':
+    case 'timeout':
+      return 'failure';
+    case 'error':
+      return 'error';
+  }
+}
+
+/** Stronger evidence first: any answer beats any silence, and a real failure beats a local error. */
+const RESULT_STRENGTH: readonly ProbeResult[] = ['success', 'refused', 'failure', 'timeout', 'error'];
+
+/** The result of probing several ports (or protocols) of one target: the strongest evidence wins. */
+export function strongestResult(results: readonly ProbeResult[]): ProbeResult {
+  let best = RESULT_STRENGTH.length - 1;
+  for (const result of results) best = Math.min(best, RESULT_STRENGTH.indexOf(result));
+  return RESULT_STRENGTH[best]!;
+}
+
+/** One verdict from several probers (mode `both`): reachable if either succeeds, since a false "unreachable" prunes a live endpoint. */
+export function combineVerdicts(verdicts: readonly Verdict[]): Verdict {
+  if (verdicts.includes('success')) return 'success';
+  if (verdicts.includes('failure')) return 'failure';
+  return 'error';
+}

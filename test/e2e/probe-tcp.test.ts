@@ -1,0 +1,145 @@
+// Real sockets on 127.0.0.0/8 only: listeners, refused ports, fd and TIME_WAIT accounting, the CLI.
+import { execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Registry } from 'prom-client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runProbeCommand } from '../../src/cli/probe.js';
+import { createLogger } from '../../src/log.js';
+import { ProbeEngine, tcpConnect, tcpConnectAnyPort, type ReachabilityChange } from '../../src/probe/index.js';
+
+let server: Server;
+let port: number;
+/** A port with nothing listening on 127.0.0.3 (the kernel answers RST). */
+let closedPort: number;
+
+beforeAll(async () => {
+  server = createServer((socket) => socket.on('error', () => undefined).end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve));
+  port = (server.address() as AddressInfo).port;
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.3', resolve));
+  closedPort = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+});
+
+afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function openFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+describe('tcpConnect on loopback', () => {
+  it('reports success when a listener accepts', async () => {
+    expect(await tcpConnect('127.0.0.2', port, 1000)).toMatchObject({ protocol: 'tcp', result: 'success' });
+  });
+
+  it('reports refused when the host answers with a RST', async () => {
+    expect(await tcpConnect('127.0.0.3', closedPort, 1000)).toMatchObject({ result: 'refused', error: 'ECONNREFUSED' });
+  });
+
+  it('answers for a target when any of its ports answers', async () => {
+    const outcome = await tcpConnectAnyPort('127.0.0.2', [closedPort, port], 1000, (r) => r === 'success');
+    expect(outcome.result).toBe('success');
+  });
+
+  it('leaves no file descriptor open after thousands of probes', async () => {
+    const before = openFds();
+    for (let batch = 0; batch < 20; batch++) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, n) => (n % 2 ? tcpConnect('127.0.0.2', port, 1000) : tcpConnect('127.0.0.3', closedPort, 1000))),
+      );
+    }
+    expect(openFds()).toBe(before);
+  });
+
+  it('leaves no TIME_WAIT socket behind after successful probes', async () => {
+    await Promise.all(Array.from({ length: 200 }, () => tcpConnect('127.0.0.2', port, 1000)));
+    const timeWait = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( dport = :${port} or sport = :${port} )`], { encoding: 'utf8' });
+    expect(timeWait.trim()).toBe('');
+  });
+});
+
+describe('ProbeEngine on loopback', () => {
+  it('reports a listening and a refusing target reachable, and the refusing one unreachable when RST does not count', async () => {
+    for (const [refusedIsReachable, expected] of [
+      [true, 'reachable'],
+      [false, 'unreachable'],
+    ] as const) {
+      const engine = new ProbeEngine(
+        { allowCidrs: ['127.0.0.0/8'], intervalMs: 200, fastIntervalMs: 20, timeoutMs: 500, refusedIsReachable },
+        { logger: createLogger({ level: 'silent' }), registry: new Registry() },
+      );
+      const changes: ReachabilityChange[] = [];
+      engine.onChange((change) => changes.push(change));
+      engine.setTargets([
+        { address: '127.0.0.2', ports: [port], owners: ['ns/up'] },
+        { address: '127.0.0.3', ports: [closedPort], owners: ['ns/closed'] },
+      ]);
+      await engine.start();
+      await engine.firstRoundComplete();
+      await engine.stop();
+      const states = Object.fromEntries(engine.snapshot().map((s) => [s.address, s.state]));
+      expect(states).toEqual({ '127.0.0.2': 'reachable', '127.0.0.3': expected });
+      expect(changes.map((c) => c.current).sort()).toEqual(['reachable', expected].sort());
+    }
+  });
+});
+
+describe('probe command', () => {
+  async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+    try {
+      return { code: await runProbeCommand(argv), stdout, stderr };
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
+  }
+
+  it('prints one JSON row per address and port and exits 0 when all answer', async () => {
+    const { code, stdout } = await run(['--json', '--allow', '127.0.0.0/8', `127.0.0.2:${port}`, `127.0.0.3:${closedPort}`]);
+    expect(code).toBe(0);
+    const rows = JSON.parse(stdout) as { address: string; port: number; protocol: string; result: string }[];
+    expect(rows.map(({ address, port: p, protocol, result }) => ({ address, port: p, protocol, result }))).toEqual([
+      { address: '127.0.0.2', port, protocol: 'tcp', result: 'success' },
+      { address: '127.0.0.3', port: closedPort, protocol: 'tcp', result: 'refused' },
+    ]);
+  });
+
+  it('prints a table, pings addresses without a port, and exits 1 when one does not answer', async () => {
+    const { code, stdout } = await run(['--allow', '127.0.0.0/8', '--allow', '::1/128', '--both', '--timeout', '300', `127.0.0.2:${port}`, `[::1]:${closedPort}`]);
+    const lines = stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^ADDRESS\s+PORT\s+PROTOCOL\s+RESULT\s+MS/);
+    expect(lines.slice(1).map((l) => l.split(/\s+/).slice(0, 4))).toEqual([
+      ['127.0.0.2', String(port), 'tcp', 'success'],
+      ['127.0.0.2', '-', 'icmp', 'success'],
+      ['::1', String(closedPort), 'tcp', 'refused'],
+      ['::1', '-', 'icmp', 'success'],
+    ]);
+    expect(code).toBe(0);
+  });
+
+  it('refuses loopback unless allowed explicitly', async () => {
+    const { code, stderr } = await run([`127.0.0.2:${port}`]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('refusing 127.0.0.2: loopback address');
+  });
+
+  it.each([
+    { name: 'a hostname', argv: ['example.com:80'], message: '"example.com:80" is not an IP address' },
+    { name: 'an IPv6 address with a port but no brackets', argv: ['::1:80x'], message: 'is not an IP address' },
+    { name: 'two modes', argv: ['--tcp', '--icmp', '10.0.0.1'], message: 'choose one of --tcp, --icmp, --both' },
+    { name: 'a bad timeout', argv: ['--timeout', '0', '10.0.0.1'], message: '--timeout must be a positive integer' },
+    { name: 'no address', argv: [], message: 'no address given' },
+  ])('exits 2 on $name', async ({ argv, message }) => {
+    const { code, stderr } = await run(argv);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+  });
+});
