@@ -8,6 +8,10 @@ export function createRegistry(options: { processMetrics?: boolean } = {}): Regi
   const registry = new Registry();
   if (options.processMetrics ?? true) {
     collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+    // prom-client names these gauges `_total`, which Prometheus reserves for counters (promtool rejects them).
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+      registry.removeSingleMetric(`${METRIC_PREFIX}${name}`);
+    }
   }
   return registry;
 }

@@ -31,7 +31,8 @@ export interface ProbeReportSpec {
   /** RFC 3339. */
   heartbeatTime: string;
   heartbeatPeriodSeconds: number;
-  configGeneration: number;
+  /** resourceVersion of the ConfigMap whose configuration is in force (`default` when none). */
+  configVersion: string;
   probeReplicas: number;
   targetsProbed: number;
   unreachableCount: number;

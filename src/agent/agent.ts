@@ -1,0 +1,254 @@
+// The agent: watch (informers) -> target set -> probe engine -> node view -> ProbeReport.
+// Level-triggered: every change recomputes the target set from the caches; the engine applies the
+// difference, and the publisher writes only when the view changed (plus heartbeats).
+import type * as k8s from '@kubernetes/client-node';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { probeOptionsOf, type Config } from '../config/config.js';
+import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
+import { createEventRecorder, type EventRecorder } from '../kube/events.js';
+import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
+import {
+  endpointSliceInformerSpec,
+  probeReportInformerSpec,
+  serviceImportInformerSpec,
+  servedServiceImportVersion,
+  type ProbeReportObject,
+  type ServiceImport,
+} from '../kube/resources.js';
+import type { Logger } from '../log.js';
+import { METRIC_PREFIX } from '../metrics.js';
+import { ProbeEngine } from '../probe/engine.js';
+import { liveMembers } from '../report/aggregate.js';
+import { rendezvous } from '../report/rendezvous.js';
+import { buildTargets } from '../report/targets.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
+import { buildNodeView, type NodeView } from '../report/view.js';
+import { VERSION } from '../version.js';
+import { ReportPublisher } from './publisher.js';
+
+export interface AgentOptions {
+  nodeName: string;
+  /** Namespace and name of the ConfigMap holding `config.yaml`. */
+  configNamespace: string;
+  configName: string;
+  /** Recomputing the target set waits this long for more changes (a burst of events costs one pass). */
+  debounceMs?: number;
+  /** Readiness fails when an informer has not heard from the apiserver for this long. */
+  informerStaleMs?: number;
+}
+
+const DEFAULT_DEBOUNCE_MS = 100;
+const DEFAULT_INFORMER_STALE_MS = 2 * 60_000;
+/** How often live membership is recomputed (reports age out without any event). */
+const MEMBERSHIP_CHECK_MS = 5_000;
+
+export class Agent {
+  private readonly informerMetrics: InformerMetrics;
+  private readonly serviceImportsInformer: Promise<SupervisedInformer<ServiceImport>>;
+  private readonly slices: SupervisedInformer<k8s.V1EndpointSlice>;
+  private readonly reports: SupervisedInformer<ProbeReportObject>;
+  private readonly configWatch: ConfigWatch;
+  private readonly engine: ProbeEngine;
+  private readonly publisher: ReportPublisher;
+  private readonly events: EventRecorder;
+  private readonly logger: Logger;
+  private applied!: AppliedConfig;
+  private serviceImports?: SupervisedInformer<ServiceImport>;
+  private members: string[] = [];
+  private debounceTimer?: NodeJS.Timeout;
+  private membershipTimer?: NodeJS.Timeout;
+  private firstRoundDone = false;
+  private stopping = false;
+  private lastView?: NodeView;
+  /** Invalid inputs already logged, so each is logged and counted once. */
+  private readonly reportedInvalid = new Set<string>();
+  private readonly invalidInputs: Counter<'kind'>;
+  private readonly suspectGauge: Gauge;
+  private readonly unreachableByImport: Gauge<'namespace' | 'serviceimport'>;
+
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly options: AgentOptions,
+    deps: { logger: Logger; registry: Registry },
+  ) {
+    this.logger = deps.logger;
+    const { registry } = deps;
+    this.informerMetrics = new InformerMetrics(registry);
+    const informerDeps = { logger: this.logger, metrics: this.informerMetrics };
+    this.serviceImportsInformer = servedServiceImportVersion(kc).then(
+      (version) => new SupervisedInformer(kc, serviceImportInformerSpec(kc, version), informerDeps),
+    );
+    this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
+    this.reports = new SupervisedInformer(kc, probeReportInformerSpec(kc), informerDeps);
+    this.events = createEventRecorder(
+      kc,
+      { component: 'eps-probe-agent', instance: options.nodeName },
+      this.logger,
+    );
+    this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName }, {
+      logger: this.logger,
+      registry,
+      informerMetrics: this.informerMetrics,
+      events: this.events,
+    });
+    this.engine = new ProbeEngine({}, { logger: this.logger.child({ component: 'probe' }), registry });
+    this.publisher = new ReportPublisher(kc, options.nodeName, { logger: this.logger.child({ component: 'report' }), registry });
+    this.invalidInputs = new Counter({
+      name: `${METRIC_PREFIX}invalid_inputs_total`,
+      help: 'Invalid addresses or slices found in ServiceImports and EndpointSlices (each counted once).',
+      labelNames: ['kind'],
+      registers: [registry],
+    });
+    this.suspectGauge = new Gauge({
+      name: `${METRIC_PREFIX}node_suspect`,
+      help: '1 when this node sees so many targets unreachable that it suspects itself (self-isolation guard).',
+      registers: [registry],
+    });
+    this.unreachableByImport = new Gauge({
+      name: `${METRIC_PREFIX}serviceimport_unreachable_addresses`,
+      help: 'Addresses of a ServiceImport this node sees unreachable.',
+      labelNames: ['namespace', 'serviceimport'],
+      registers: [registry],
+    });
+  }
+
+  private get config(): Config {
+    return this.applied.config;
+  }
+
+  async start(): Promise<void> {
+    this.applied = await this.configWatch.start();
+    this.applyConfig(this.applied);
+    this.configWatch.onApplied((applied) => {
+      this.applied = applied;
+      this.applyConfig(applied);
+      this.scheduleSync();
+    });
+    this.serviceImports = await this.serviceImportsInformer;
+    for (const informer of [this.serviceImports, this.slices]) informer.onChange(() => this.scheduleSync());
+    this.reports.onChange(() => this.checkMembership());
+    await Promise.all([this.serviceImports.start(), this.slices.start(), this.reports.start()]);
+    this.members = this.currentMembers();
+    this.syncTargets();
+    this.engine.onChange(() => this.publishView());
+    await this.engine.start();
+    this.membershipTimer = setInterval(() => this.checkMembership(), MEMBERSHIP_CHECK_MS);
+    this.membershipTimer.unref();
+    this.logger.info({ targets: this.engine.snapshot().length }, 'agent started; waiting for the first full round');
+    await this.engine.firstRoundComplete();
+    this.firstRoundDone = true;
+    this.logger.info('first round complete; publishing');
+    this.publishView();
+  }
+
+  /** Graceful: stop being ready, stop probing, flush the last report write. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearTimeout(this.debounceTimer);
+    clearInterval(this.membershipTimer);
+    for (const informer of [this.serviceImports, this.slices, this.reports]) informer?.stop();
+    this.configWatch.stop();
+    await this.engine.stop();
+    this.publisher.stop();
+  }
+
+  /** Undefined when ready: caches synced, first round done, watches alive. */
+  readiness(): string | undefined {
+    if (this.stopping) return 'shutting down';
+    const informers = [this.serviceImports, this.slices, this.reports];
+    if (!this.configWatch.isSynced() || informers.some((i) => !i?.isSynced())) return 'caches not synced';
+    if (!this.firstRoundDone) return 'first probe round not complete';
+    const staleMs = this.options.informerStaleMs ?? DEFAULT_INFORMER_STALE_MS;
+    const stale = informers.find((i) => i!.lastActivityAgeMs() > staleMs);
+    if (stale) return `no news from the apiserver about ${stale.resource} for ${Math.round(stale.lastActivityAgeMs() / 1000)}s`;
+    return undefined;
+  }
+
+  private applyConfig({ config, version }: AppliedConfig): void {
+    this.logger.level = config.logLevel;
+    this.engine.updateOptions(probeOptionsOf(config));
+    this.logger.info({ version, interval: config.probe.intervalMs, mode: config.probe.mode, probeReplicas: config.probeReplicas }, 'configuration in force');
+  }
+
+  private scheduleSync(): void {
+    if (this.stopping || this.debounceTimer) return;
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      this.syncTargets();
+    }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+  }
+
+  /** Sharding members: live, non-suspect agents by their reports, and always this node. */
+  private currentMembers(): string[] {
+    const now = new Date();
+    const live = liveMembers(this.reports.list().map((r) => r.spec), now, this.config.controller.reportStaleAfterMs);
+    return [...new Set([...live, this.options.nodeName])].sort();
+  }
+
+  private checkMembership(): void {
+    if (this.config.probeReplicas === 0) return;
+    const members = this.currentMembers();
+    if (members.join(',') === this.members.join(',')) return;
+    this.logger.info({ members: members.length }, 'sharding membership changed');
+    this.members = members;
+    this.scheduleSync();
+  }
+
+  private syncTargets(): void {
+    if (this.stopping || !this.serviceImports) return;
+    const { targets, invalid } = buildTargets({
+      serviceImports: this.serviceImports.list(),
+      slices: this.slices.list(),
+      namespaceFilter: this.config.namespaces,
+    });
+    for (const problem of invalid) {
+      const key = `${problem.object}\0${problem.value}`;
+      if (this.reportedInvalid.has(key)) continue;
+      this.reportedInvalid.add(key);
+      this.invalidInputs.inc({ kind: problem.object.split(' ')[0] ?? 'unknown' });
+      this.logger.warn({ object: problem.object, value: problem.value, reason: problem.reason }, 'invalid address ignored');
+    }
+    const replicas = this.config.probeReplicas;
+    const shard = replicas > 0 ? rendezvous(this.members, replicas) : undefined;
+    const mine = shard ? targets.filter((t) => shard.isAssigned(t.address, this.options.nodeName)) : targets;
+    const diff = this.engine.setTargets(mine);
+    if (diff.added || diff.removed || diff.changed) {
+      this.logger.info({ ...diff, refused: diff.refused.length, total: mine.length }, 'target set updated');
+    }
+    this.publishView();
+  }
+
+  private publishView(): void {
+    if (!this.firstRoundDone || this.stopping) return;
+    const view = buildNodeView({ states: this.engine.snapshot(), suspectShare: this.config.selfIsolationShare });
+    this.trackView(view);
+    void this.publisher.update(view, {
+      agentVersion: VERSION,
+      configVersion: this.applied.version,
+      probeReplicas: this.config.probeReplicas,
+      heartbeatPeriodMs: this.config.heartbeatPeriodMs,
+    });
+  }
+
+  /** Metrics, logs and Events about a new view. */
+  private trackView(view: NodeView): void {
+    const previous = this.lastView;
+    this.lastView = view;
+    this.suspectGauge.set(view.suspect ? 1 : 0);
+    this.unreachableByImport.reset();
+    for (const si of view.serviceImports) {
+      this.unreachableByImport.set({ namespace: si.namespace, serviceimport: si.name }, si.unreachable.length);
+    }
+    if (view.suspect && !previous?.suspect) {
+      this.logger.warn({ reason: view.suspectReason }, 'node suspects itself: too many targets unreachable at once; the controller will ignore its report');
+      this.events.warning(this.reportRef(), 'NodeSuspect', view.suspectReason ?? 'too many targets unreachable at once');
+    } else if (!view.suspect && previous?.suspect) {
+      this.logger.info('node no longer suspect');
+      this.events.normal(this.reportRef(), 'NodeRecovered', 'share of unreachable targets back under the self-isolation threshold');
+    }
+  }
+
+  private reportRef() {
+    return { apiVersion: `${REPORT_GROUP}/${REPORT_VERSION}`, kind: REPORT_KIND, name: this.options.nodeName };
+  }
+}

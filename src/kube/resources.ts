@@ -1,0 +1,82 @@
+// The Kubernetes objects this project reads and writes: paths, list functions and minimal types.
+import * as k8s from '@kubernetes/client-node';
+import { REPORT_GROUP, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../report/types.js';
+import type { InformerSpec } from './informer.js';
+
+export const MCS_GROUP = 'multicluster.x-k8s.io';
+/** Kosmos writes v1alpha1; newer clusters may serve v1beta1 only. */
+export const MCS_VERSIONS = ['v1alpha1', 'v1beta1'] as const;
+export type McsVersion = (typeof MCS_VERSIONS)[number];
+
+/** The fields of a ServiceImport this project uses. */
+export interface ServiceImport extends k8s.KubernetesObject {
+  metadata: k8s.V1ObjectMeta & { name: string; namespace: string };
+  spec?: { type?: string; ports?: Array<{ name?: string; port: number; protocol?: string }> };
+}
+
+export interface ProbeReportObject extends k8s.KubernetesObject {
+  metadata: k8s.V1ObjectMeta & { name: string };
+  spec: ProbeReport['spec'];
+}
+
+/**
+ * The ServiceImport version to use: v1alpha1 (what Kosmos uses) when served, else v1beta1.
+ * Both versions of one CRD are the same objects, so watching one is enough.
+ */
+export async function servedServiceImportVersion(kc: k8s.KubeConfig): Promise<McsVersion> {
+  const apis = kc.makeApiClient(k8s.ApisApi);
+  const groups = await apis.getAPIVersions();
+  const group = groups.groups.find((g) => g.name === MCS_GROUP);
+  const served = new Set(group?.versions.map((v) => v.version) ?? []);
+  const version = MCS_VERSIONS.find((v) => served.has(v));
+  if (!version) throw new Error(`the cluster serves no ServiceImport version of ${MCS_GROUP} (${MCS_VERSIONS.join(', ')})`);
+  return version;
+}
+
+export function serviceImportInformerSpec(kc: k8s.KubeConfig, version: McsVersion): InformerSpec<ServiceImport> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  return {
+    resource: 'serviceimports',
+    path: `/apis/${MCS_GROUP}/${version}/serviceimports`,
+    list: async () =>
+      (await custom.listClusterCustomObject({ group: MCS_GROUP, version, plural: 'serviceimports' })) as k8s.KubernetesListObject<ServiceImport>,
+  };
+}
+
+/** Every EndpointSlice of the cluster (like kube-proxy); synced MCS slices are picked out in code. */
+export function endpointSliceInformerSpec(kc: k8s.KubeConfig): InformerSpec<k8s.V1EndpointSlice> {
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+  return {
+    resource: 'endpointslices',
+    path: '/apis/discovery.k8s.io/v1/endpointslices',
+    list: () => discovery.listEndpointSliceForAllNamespaces(),
+  };
+}
+
+export function probeReportInformerSpec(kc: k8s.KubeConfig): InformerSpec<ProbeReportObject> {
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  return {
+    resource: 'probereports',
+    path: `/apis/${REPORT_GROUP}/${REPORT_VERSION}/${REPORT_PLURAL}`,
+    list: async () =>
+      (await custom.listClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL })) as k8s.KubernetesListObject<ProbeReportObject>,
+  };
+}
+
+/** One ConfigMap, watched by name. */
+export function configMapInformerSpec(kc: k8s.KubeConfig, namespace: string, name: string): InformerSpec<k8s.V1ConfigMap> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const fieldSelector = `metadata.name=${name}`;
+  return {
+    resource: 'configmaps',
+    path: `/api/v1/namespaces/${namespace}/configmaps`,
+    fieldSelector,
+    list: () => core.listNamespacedConfigMap({ namespace, fieldSelector }),
+  };
+}
+
+/** The HTTP status of a client-node error, if it has one. */
+export function statusCodeOf(err: unknown): number | undefined {
+  const code = (err as { code?: unknown; statusCode?: unknown } | undefined)?.code ?? (err as { statusCode?: unknown } | undefined)?.statusCode;
+  return typeof code === 'number' ? code : undefined;
+}

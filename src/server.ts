@@ -1,0 +1,80 @@
+// The HTTP side of agent and controller: /metrics, /healthz, /readyz. Handlers only read state.
+import http from 'node:http';
+import { Registry, type OpenMetricsContentType } from 'prom-client';
+import type { Logger } from './log.js';
+
+export interface HealthCheck {
+  /** Name shown in the /readyz body. */
+  name: string;
+  /** Undefined when fine, else why not. */
+  check: () => string | undefined;
+}
+
+export interface ServerOptions {
+  port: number;
+  host?: string;
+  registry: Registry;
+  /** All must pass for /readyz. */
+  readiness: HealthCheck[];
+  /** All must pass for /healthz (liveness: only what a restart would fix). */
+  liveness?: HealthCheck[];
+  logger: Logger;
+}
+
+function failures(checks: readonly HealthCheck[]): string[] {
+  return checks.flatMap(({ name, check }) => {
+    const problem = check();
+    return problem ? [`${name}: ${problem}`] : [];
+  });
+}
+
+async function metricsBody(registry: Registry, accept: string | undefined): Promise<{ type: string; body: string }> {
+  if (accept?.includes('application/openmetrics-text')) {
+    // A merged registry holds the same metric objects; only its exposition format differs. (The
+    // typings bind a registry to the content type it was created with, hence the cast.)
+    const openMetrics = Registry.merge([registry]) as unknown as Registry<OpenMetricsContentType>;
+    openMetrics.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
+    return { type: openMetrics.contentType, body: await openMetrics.metrics() };
+  }
+  return { type: registry.contentType, body: await registry.metrics() };
+}
+
+export async function startServer(options: ServerOptions): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const reply = (status: number, type: string, body: string): void => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    const health = (checks: readonly HealthCheck[]): void => {
+      const problems = failures(checks);
+      if (problems.length === 0) reply(200, 'text/plain', 'ok\n');
+      else reply(503, 'text/plain', `${problems.join('\n')}\n`);
+    };
+    switch (url.pathname) {
+      case '/metrics':
+        metricsBody(options.registry, req.headers.accept).then(
+          ({ type, body }) => reply(200, type, body),
+          (err: unknown) => {
+            options.logger.error({ err }, 'metrics collection failed');
+            reply(500, 'text/plain', 'metrics collection failed\n');
+          },
+        );
+        return;
+      case '/healthz':
+      case '/livez':
+        health(options.liveness ?? []);
+        return;
+      case '/readyz':
+        health(options.readiness);
+        return;
+      default:
+        reply(404, 'text/plain', 'not found\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+  });
+  return server;
+}
