@@ -1,4 +1,4 @@
-// Flags and environment shared by the long-running commands. The only place that reads process.env.
+// Flags and environment shared by the long-running commands. Only src/cli reads process.env.
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../log.js';

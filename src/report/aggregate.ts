@@ -9,9 +9,9 @@ export interface AggregateInput {
   now: Date;
   /** A report whose heartbeat is older than this no longer counts. */
   staleAfterMs: number;
-  /** How many of an address's voters must see it unreachable: at least one, more than half, or all. */
+  /** How many of an address's voters must see it unreachable: one, more than half, or all (default majority). */
   quorum: Quorum;
-  /** 0..1: at most floor(share × addresses) of one ServiceImport are disconnected. */
+  /** 0..1: at most floor(share × addresses) of one ServiceImport are disconnected (default 0.5). */
   maxEjectionShare: number;
   /** Every ServiceImport with all its target addresses (pruned ones included). */
   serviceImports: ReadonlyArray<{ key: ServiceImportKey; addresses: readonly string[] }>;

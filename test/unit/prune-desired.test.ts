@@ -21,11 +21,31 @@ const addressesOf = (slice: V1EndpointSlice): string[][] => slice.endpoints!.map
 
 describe('desiredSlice', () => {
   it.each([
-    { name: 'drops an endpoint whose only address is disconnected', disconnected: ['10.0.0.2'], expected: [['10.0.0.1'], ['10.0.0.3'], ['10.0.0.4', '10.0.0.5']] },
-    { name: 'trims one address of a dual-address endpoint', disconnected: ['10.0.0.4'], expected: [['10.0.0.1'], ['10.0.0.2'], ['10.0.0.3'], ['10.0.0.5']] },
-    { name: 'drops a dual-address endpoint when both addresses are disconnected', disconnected: ['10.0.0.4', '10.0.0.5'], expected: [['10.0.0.1'], ['10.0.0.2'], ['10.0.0.3']] },
-    { name: 'empties the slice when everything is disconnected', disconnected: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'], expected: [] },
-    { name: 'ignores addresses the slice does not have', disconnected: ['10.9.9.9'], expected: [['10.0.0.1'], ['10.0.0.2'], ['10.0.0.3'], ['10.0.0.4', '10.0.0.5']] },
+    {
+      name: 'drops an endpoint whose only address is disconnected',
+      disconnected: ['10.0.0.2'],
+      expected: [['10.0.0.1'], ['10.0.0.3'], ['10.0.0.4', '10.0.0.5']],
+    },
+    {
+      name: 'trims one address of a dual-address endpoint',
+      disconnected: ['10.0.0.4'],
+      expected: [['10.0.0.1'], ['10.0.0.2'], ['10.0.0.3'], ['10.0.0.5']],
+    },
+    {
+      name: 'drops a dual-address endpoint when both addresses are disconnected',
+      disconnected: ['10.0.0.4', '10.0.0.5'],
+      expected: [['10.0.0.1'], ['10.0.0.2'], ['10.0.0.3']],
+    },
+    {
+      name: 'empties the slice when everything is disconnected',
+      disconnected: ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'],
+      expected: [],
+    },
+    {
+      name: 'ignores addresses the slice does not have',
+      disconnected: ['10.9.9.9'],
+      expected: [['10.0.0.1'], ['10.0.0.2'], ['10.0.0.3'], ['10.0.0.4', '10.0.0.5']],
+    },
   ])('$name', ({ disconnected, expected }) => {
     expect(addressesOf(desiredSlice(original(), new Set(disconnected)).slice)).toEqual(expected);
   });
@@ -103,7 +123,11 @@ describe('desiredSlice with a record that does not fit', () => {
   it.each([
     { name: 'malformed JSON', value: () => '{not json', problem: /not valid JSON/ },
     { name: 'an unknown version', value: () => JSON.stringify({ ...JSON.parse(validRecord()), v: 2 }), problem: /expected format/ },
-    { name: 'an entry without an endpoint', value: () => JSON.stringify({ ...JSON.parse(validRecord()), pruned: [{ index: 0, partial: false }] }), problem: /expected format/ },
+    {
+      name: 'an entry without an endpoint',
+      value: () => JSON.stringify({ ...JSON.parse(validRecord()), pruned: [{ index: 0, partial: false }] }),
+      problem: /expected format/,
+    },
     { name: 'a fingerprint of other endpoints', value: () => validRecord(), problem: /changed since we pruned/ },
   ])('ignores $name and takes the current endpoints as the original', ({ value, problem }) => {
     const result = desiredSlice(withRecord(original(), value()), new Set(['10.0.0.3']));

@@ -27,7 +27,11 @@ describe('addressProblem', () => {
     { name: 'none for a canonical IPv4 address', item: '10.0.0.1', problem: undefined },
     { name: 'an empty item', item: '', problem: 'empty item' },
     { name: 'whitespace, since Kosmos does not trim', item: ' 10.0.0.1', problem: 'surrounding whitespace; Kosmos does not trim' },
-    { name: 'the canonical form of a non-canonical IPv6 address', item: 'fd00:0:0::1', problem: 'not in canonical form (fd00::1); Kosmos matches exact strings' },
+    {
+      name: 'the canonical form of a non-canonical IPv6 address',
+      item: 'fd00:0:0::1',
+      problem: 'not in canonical form (fd00::1); Kosmos matches exact strings',
+    },
     { name: 'not an IP address', item: '10.0.0.1/32', problem: 'not an IP address' },
   ])('$name', ({ item, problem }) => {
     expect(addressProblem(item)).toBe(problem);

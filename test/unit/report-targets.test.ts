@@ -64,7 +64,11 @@ describe('indexSyncedSlices', () => {
 
 describe('buildTargets', () => {
   const build = (slices: V1EndpointSlice[], annotation?: string[], filter = ALL) =>
-    buildTargets({ serviceImports: [serviceImport({ name: 'svc', namespace: 'ns', addresses: annotation, ports: [8080] })], slices, namespaceFilter: filter });
+    buildTargets({
+      serviceImports: [serviceImport({ name: 'svc', namespace: 'ns', addresses: annotation, ports: [8080] })],
+      slices,
+      namespaceFilter: filter,
+    });
 
   it('takes slice addresses with the slice TCP ports', () => {
     expect(build([slice({ addresses: ['10.0.0.2', '10.0.0.1'], port: 80 })]).targets).toEqual([
@@ -94,7 +98,10 @@ describe('buildTargets', () => {
 
   it('gives one target per address across ServiceImports, with sorted owners', () => {
     const { targets } = buildTargets({
-      serviceImports: [serviceImport({ name: 'b', namespace: 'ns', addresses: ['10.0.0.1'], ports: [81] }), serviceImport({ name: 'a', namespace: 'ns', addresses: ['10.0.0.1'], ports: [80] })],
+      serviceImports: [
+        serviceImport({ name: 'b', namespace: 'ns', addresses: ['10.0.0.1'], ports: [81] }),
+        serviceImport({ name: 'a', namespace: 'ns', addresses: ['10.0.0.1'], ports: [80] }),
+      ],
       slices: [],
       namespaceFilter: ALL,
     });
@@ -110,10 +117,30 @@ describe('buildTargets', () => {
   });
 
   it.each([
-    { name: 'an IPv6 address in an IPv4 slice', input: slice({ addresses: ['fd00::1'] }), value: 'fd00::1', reason: 'not an IPv4 address' },
-    { name: 'an IPv4 address in an IPv6 slice', input: slice({ addresses: ['10.0.0.1'], addressType: 'IPv6' }), value: '10.0.0.1', reason: 'not an IPv6 address' },
-    { name: 'a non-canonical IPv6 address', input: slice({ addresses: ['FD00::1'], addressType: 'IPv6' }), value: 'FD00::1', reason: 'not in canonical form (fd00::1); Kosmos matches exact strings' },
-    { name: 'an FQDN slice', input: slice({ addresses: ['db.example.com'], addressType: 'FQDN' }), value: 'FQDN', reason: 'only IPv4 and IPv6 slices can be probed' },
+    {
+      name: 'an IPv6 address in an IPv4 slice',
+      input: slice({ addresses: ['fd00::1'] }),
+      value: 'fd00::1',
+      reason: 'not an IPv4 address',
+    },
+    {
+      name: 'an IPv4 address in an IPv6 slice',
+      input: slice({ addresses: ['10.0.0.1'], addressType: 'IPv6' }),
+      value: '10.0.0.1',
+      reason: 'not an IPv6 address',
+    },
+    {
+      name: 'a non-canonical IPv6 address',
+      input: slice({ addresses: ['FD00::1'], addressType: 'IPv6' }),
+      value: 'FD00::1',
+      reason: 'not in canonical form (fd00::1); Kosmos matches exact strings',
+    },
+    {
+      name: 'an FQDN slice',
+      input: slice({ addresses: ['db.example.com'], addressType: 'FQDN' }),
+      value: 'FQDN',
+      reason: 'only IPv4 and IPv6 slices can be probed',
+    },
   ])('refuses $name, naming the slice', ({ input, value, reason }) => {
     const { targets, invalid } = build([input]);
     expect(targets).toEqual([]);
@@ -134,7 +161,7 @@ describe('buildTargets', () => {
     ]);
   });
 
-  it('builds 100k targets from 5,000 ServiceImports × 20 endpoints in well under a second', () => {
+  it('builds 100k targets from 5,000 ServiceImports × 20 endpoints in linear time', () => {
     const serviceImports = [];
     const slices = [];
     for (let i = 0; i < 5000; i++) {
@@ -147,7 +174,8 @@ describe('buildTargets', () => {
     const elapsedMs = performance.now() - started;
     expect(targets).toHaveLength(100_000);
     expect(invalid).toEqual([]);
-    expect(elapsedMs).toBeLessThan(1000);
+    // Typically 250-400 ms on 2 slow cores; the bound is loose so a busy CI passes, while quadratic work would take minutes.
+    expect(elapsedMs).toBeLessThan(3000);
   });
 });
 

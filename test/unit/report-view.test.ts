@@ -26,7 +26,8 @@ describe('buildNodeView', () => {
   });
 
   it('counts every target as probed and distinct unreachable addresses', () => {
-    const view = buildNodeView({ suspectShare: 1, states: [state('10.0.0.1', 'unreachable'), state('10.0.0.2', 'unknown'), state('10.0.0.3', 'reachable')] });
+    const states = [state('10.0.0.1', 'unreachable'), state('10.0.0.2', 'unknown'), state('10.0.0.3', 'reachable')];
+    const view = buildNodeView({ suspectShare: 1, states });
     expect(view).toMatchObject({ targetsProbed: 3, unreachableCount: 1 });
   });
 

@@ -1,0 +1,361 @@
+// The slim controller: node reports -> aggregation -> `kosmos.io/disconnected-address` -> pruned
+// EndpointSlices. Level-triggered like controller-runtime: every pass recomputes the desired state
+// from the caches (the annotation on each ServiceImport is the previous decision, so a restart loses
+// nothing) and writes only differences. Only the leader writes, and it checks before every write.
+import * as k8s from '@kubernetes/client-node';
+import pLimit from 'p-limit';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Config } from '../config/config.js';
+import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
+import { createEventRecorder, type EventRecorder, type EventTarget } from '../kube/events.js';
+import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
+import {
+  MCS_GROUP,
+  endpointSliceInformerSpec,
+  probeReportInformerSpec,
+  serviceImportInformerSpec,
+  servedServiceImportVersion,
+  statusCodeOf,
+  type McsVersion,
+  type ProbeReportObject,
+  type ServiceImport,
+} from '../kube/resources.js';
+import type { Logger } from '../log.js';
+import { METRIC_PREFIX } from '../metrics.js';
+import { formatAddressList, parseAddressList } from '../report/addresses.js';
+import { aggregate, type Verdict } from '../report/aggregate.js';
+import { addressesByServiceImport, buildTargets, indexSyncedSlices } from '../report/targets.js';
+import { ANNOTATION_DISCONNECTED } from '../report/types.js';
+import { desiredSlice } from './prune.js';
+import type { LeaderElector } from './leader.js';
+
+export interface ControllerOptions {
+  configNamespace: string;
+  configName: string;
+  /** A pass waits this long for more events, so a burst costs one pass. */
+  debounceMs?: number;
+  /** Passes also run this often: reports go stale without any event. */
+  resyncMs?: number;
+  /** Writes in flight at once. */
+  writeConcurrency?: number;
+}
+
+const DEFAULT_DEBOUNCE_MS = 20;
+const DEFAULT_RESYNC_MS = 2_000;
+const MAX_WRITE_ATTEMPTS = 5;
+
+class NotLeaderError extends Error {
+  constructor() {
+    super('not the leader any more; write skipped');
+  }
+}
+
+export class Controller {
+  private readonly informerMetrics: InformerMetrics;
+  private readonly reports: SupervisedInformer<ProbeReportObject>;
+  private readonly slices: SupervisedInformer<k8s.V1EndpointSlice>;
+  private serviceImports?: SupervisedInformer<ServiceImport>;
+  private version?: McsVersion;
+  private readonly configWatch: ConfigWatch;
+  private readonly events: EventRecorder;
+  private readonly custom: k8s.CustomObjectsApi;
+  private readonly discovery: k8s.DiscoveryV1Api;
+  private readonly limit;
+  private applied!: AppliedConfig;
+  private debounceTimer?: NodeJS.Timeout;
+  private resyncTimer?: NodeJS.Timeout;
+  private running = false;
+  private rerun = false;
+  private stopping = false;
+  private lastPassAt = 0;
+  private readonly metrics: {
+    writes: Counter<'resource' | 'result'>;
+    passes: Counter<'result'>;
+    passDuration: Histogram;
+    disconnected: Gauge<'namespace' | 'serviceimport'>;
+    heldBack: Gauge<'namespace' | 'serviceimport'>;
+    liveReports: Gauge<'state'>;
+  };
+
+  constructor(
+    private readonly kc: k8s.KubeConfig,
+    private readonly options: ControllerOptions,
+    private readonly leader: LeaderElector,
+    private readonly deps: { logger: Logger; registry: Registry; identity: string },
+  ) {
+    const { registry, logger } = deps;
+    this.informerMetrics = new InformerMetrics(registry);
+    const informerDeps = { logger, metrics: this.informerMetrics };
+    this.reports = new SupervisedInformer(kc, probeReportInformerSpec(kc), informerDeps);
+    this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
+    this.events = createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger);
+    this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName }, {
+      logger,
+      registry,
+      informerMetrics: this.informerMetrics,
+      events: this.events,
+    });
+    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+    this.limit = pLimit(options.writeConcurrency ?? 16);
+    this.metrics = {
+      writes: new Counter({
+        name: `${METRIC_PREFIX}controller_writes_total`,
+        help: 'API writes by resource (serviceimports, endpointslices) and result (success, conflict, error, gone).',
+        labelNames: ['resource', 'result'],
+        registers: [registry],
+      }),
+      passes: new Counter({
+        name: `${METRIC_PREFIX}controller_passes_total`,
+        help: 'Reconcile passes by result (done, skipped: not leader).',
+        labelNames: ['result'],
+        registers: [registry],
+      }),
+      passDuration: new Histogram({
+        name: `${METRIC_PREFIX}controller_pass_duration_seconds`,
+        help: 'Duration of a reconcile pass, writes included.',
+        buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+        registers: [registry],
+      }),
+      disconnected: new Gauge({
+        name: `${METRIC_PREFIX}serviceimport_disconnected_addresses`,
+        help: 'Addresses of a ServiceImport published as disconnected (and pruned from its slices).',
+        labelNames: ['namespace', 'serviceimport'],
+        registers: [registry],
+      }),
+      heldBack: new Gauge({
+        name: `${METRIC_PREFIX}serviceimport_ejection_capped_addresses`,
+        help: 'Addresses found unreachable that the ejection cap keeps in service.',
+        labelNames: ['namespace', 'serviceimport'],
+        registers: [registry],
+      }),
+      liveReports: new Gauge({
+        name: `${METRIC_PREFIX}controller_reports`,
+        help: 'Node reports by state: live, suspect, stale.',
+        labelNames: ['state'],
+        registers: [registry],
+      }),
+    };
+  }
+
+  private get config(): Config {
+    return this.applied.config;
+  }
+
+  async start(): Promise<void> {
+    this.applied = await this.configWatch.start();
+    this.configWatch.onApplied((applied) => {
+      this.applied = applied;
+      this.deps.logger.level = applied.config.logLevel;
+      this.schedule();
+    });
+    this.deps.logger.level = this.config.logLevel;
+    this.version = await servedServiceImportVersion(this.kc);
+    this.serviceImports = new SupervisedInformer(this.kc, serviceImportInformerSpec(this.kc, this.version), {
+      logger: this.deps.logger,
+      metrics: this.informerMetrics,
+    });
+    for (const informer of [this.reports, this.slices, this.serviceImports]) informer.onChange(() => this.schedule());
+    await Promise.all([this.reports.start(), this.slices.start(), this.serviceImports.start()]);
+    this.leader.onChange((leading) => {
+      if (leading) this.schedule();
+    });
+    this.resyncTimer = setInterval(() => this.schedule(), this.options.resyncMs ?? DEFAULT_RESYNC_MS);
+    this.resyncTimer.unref();
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopping = true;
+    clearTimeout(this.debounceTimer);
+    clearInterval(this.resyncTimer);
+    for (const informer of [this.reports, this.slices, this.serviceImports]) informer?.stop();
+    this.configWatch.stop();
+  }
+
+  readiness(): string | undefined {
+    if (this.stopping) return 'shutting down';
+    const informers = [this.reports, this.slices, this.serviceImports];
+    if (!this.configWatch.isSynced() || informers.some((i) => !i?.isSynced())) return 'caches not synced';
+    return undefined;
+  }
+
+  /** Resolves after the next complete pass (tests and shutdown use it). */
+  async settled(): Promise<void> {
+    const since = this.lastPassAt;
+    while (this.lastPassAt === since) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+
+  private schedule(): void {
+    if (this.stopping || this.debounceTimer) return;
+    this.debounceTimer = setTimeout(() => {
+      this.debounceTimer = undefined;
+      void this.pass();
+    }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+  }
+
+  private async pass(): Promise<void> {
+    if (this.running) {
+      this.rerun = true;
+      return;
+    }
+    this.running = true;
+    const end = this.metrics.passDuration.startTimer();
+    try {
+      if (this.leader.isLeader()) {
+        await this.reconcileAll();
+        this.metrics.passes.inc({ result: 'done' });
+      } else {
+        this.metrics.passes.inc({ result: 'skipped' });
+      }
+    } catch (err) {
+      this.deps.logger.error({ err }, 'reconcile pass failed; retrying at the next event or resync');
+    } finally {
+      end();
+      this.running = false;
+      this.lastPassAt = performance.now();
+    }
+    if (this.rerun) {
+      this.rerun = false;
+      this.schedule();
+    }
+  }
+
+  private async reconcileAll(): Promise<void> {
+    const serviceImports = this.serviceImports!.list();
+    const slices = this.slices.list();
+    const reports = this.reports.list().map((r) => r.spec).filter((spec) => spec?.nodeName);
+    const now = new Date();
+    this.countReports(reports, now);
+    const { targets } = buildTargets({ serviceImports, slices, namespaceFilter: this.config.namespaces });
+    const addresses = addressesByServiceImport(targets);
+    const keyOf = (si: ServiceImport): string => `${si.metadata.namespace}/${si.metadata.name}`;
+    const previous = new Map(serviceImports.map((si) => [keyOf(si), new Set(parseAddressList(si.metadata.annotations?.[ANNOTATION_DISCONNECTED]).addresses)]));
+    const verdicts = aggregate({
+      reports,
+      now,
+      staleAfterMs: this.config.controller.reportStaleAfterMs,
+      quorum: this.config.controller.quorum,
+      maxEjectionShare: this.config.controller.maxEjectionShare,
+      serviceImports: [...addresses].map(([key, list]) => ({ key, addresses: list })),
+      previous,
+    });
+    const slicesByKey = indexSyncedSlices(slices);
+    await Promise.all(
+      serviceImports.map((si) => {
+        const key = keyOf(si);
+        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], uncovered: [] };
+        return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? []);
+      }),
+    );
+  }
+
+  private countReports(reports: ReadonlyArray<ProbeReportObject['spec']>, now: Date): void {
+    const staleAfter = this.config.controller.reportStaleAfterMs;
+    let live = 0;
+    let suspect = 0;
+    let stale = 0;
+    for (const report of reports) {
+      if (now.getTime() - Date.parse(report.heartbeatTime) > staleAfter) stale++;
+      else if (report.suspect) suspect++;
+      else live++;
+    }
+    this.metrics.liveReports.set({ state: 'live' }, live);
+    this.metrics.liveReports.set({ state: 'suspect' }, suspect);
+    this.metrics.liveReports.set({ state: 'stale' }, stale);
+  }
+
+  private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[]): Promise<void> {
+    const { namespace, name } = si.metadata;
+    const labels = { namespace, serviceimport: name };
+    this.metrics.disconnected.set(labels, verdict.disconnected.size);
+    this.metrics.heldBack.set(labels, verdict.heldBack.length);
+    const current = si.metadata.annotations?.[ANNOTATION_DISCONNECTED];
+    const desired = formatAddressList(verdict.disconnected);
+    const ref: EventTarget = { apiVersion: `${MCS_GROUP}/${this.version}`, kind: 'ServiceImport', name, namespace, uid: si.metadata.uid };
+    if (verdict.heldBack.length > 0) {
+      this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${verdict.heldBack.join(',')}`);
+    }
+    if (desired !== (current ?? '')) {
+      const before = new Set(parseAddressList(current).addresses);
+      const written = await this.write('serviceimports', () => this.patchAnnotation(namespace, name, desired));
+      if (!written) return;
+      const disconnected = [...verdict.disconnected].filter((a) => !before.has(a)).sort();
+      const reconnected = [...before].filter((a) => !verdict.disconnected.has(a)).sort();
+      this.deps.logger.info({ serviceImport: `${namespace}/${name}`, disconnected, reconnected }, 'disconnected addresses updated');
+      if (disconnected.length) this.events.warning(ref, 'EndpointsDisconnected', `unreachable from the cluster, pruned: ${disconnected.join(',')}`);
+      if (reconnected.length) this.events.normal(ref, 'EndpointsReconnected', `reachable again, restored: ${reconnected.join(',')}`);
+    }
+    await Promise.all(slices.map((slice) => this.reconcileSlice(slice, verdict.disconnected)));
+  }
+
+  private patchAnnotation(namespace: string, name: string, value: string): Promise<unknown> {
+    return this.custom.patchNamespacedCustomObject(
+      { group: MCS_GROUP, version: this.version!, namespace, plural: 'serviceimports', name, body: { metadata: { annotations: { [ANNOTATION_DISCONNECTED]: value } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+  }
+
+  /** Prunes/restores one slice; on a conflict re-reads it and recomputes (optimistic concurrency). */
+  private async reconcileSlice(observed: k8s.V1EndpointSlice, disconnected: ReadonlySet<string>): Promise<void> {
+    const namespace = observed.metadata!.namespace!;
+    const name = observed.metadata!.name!;
+    let slice = observed;
+    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+      const result = desiredSlice(slice, disconnected);
+      if (result.recordProblem) this.deps.logger.warn({ slice: `${namespace}/${name}`, problem: result.recordProblem }, 'pruning record ignored');
+      if (!result.changed) return;
+      const body = result.slice;
+      const outcome = await this.write('endpointslices', () => this.discovery.replaceNamespacedEndpointSlice({ namespace, name, body }), true);
+      if (outcome === true) {
+        this.deps.logger.info({ slice: `${namespace}/${name}`, removed: result.removed, restored: result.restored }, 'endpoint slice updated');
+        return;
+      }
+      if (outcome !== 'conflict') return;
+      try {
+        slice = await this.discovery.readNamespacedEndpointSlice({ namespace, name });
+      } catch (err) {
+        if (statusCodeOf(err) !== 404) this.deps.logger.warn({ err, slice: `${namespace}/${name}` }, 'could not re-read slice after a conflict');
+        return;
+      }
+    }
+  }
+
+  /**
+   * One write, only while leading, retried with backoff on transient errors. Returns true when
+   * written, false when the object is gone or the write failed, 'conflict' on 409 when the caller
+   * handles conflicts.
+   */
+  private async write(resource: string, request: () => Promise<unknown>, callerHandlesConflict = false): Promise<boolean | 'conflict'> {
+    return this.limit(async () => {
+      let delay = 100;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          if (!this.leader.isLeader()) throw new NotLeaderError();
+          await request();
+          this.metrics.writes.inc({ resource, result: 'success' });
+          return true;
+        } catch (err) {
+          const code = statusCodeOf(err);
+          if (err instanceof NotLeaderError) return false;
+          if (code === 404) {
+            this.metrics.writes.inc({ resource, result: 'gone' });
+            return false;
+          }
+          if (code === 409 && callerHandlesConflict) {
+            this.metrics.writes.inc({ resource, result: 'conflict' });
+            return 'conflict';
+          }
+          this.metrics.writes.inc({ resource, result: 'error' });
+          const transient = code === undefined || code === 409 || code === 429 || code >= 500;
+          if (!transient || attempt >= MAX_WRITE_ATTEMPTS) {
+            this.deps.logger.error({ err, resource, attempt }, 'write failed; retrying at the next pass');
+            return false;
+          }
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          delay = Math.min(delay * 2, 2000);
+        }
+      }
+    });
+  }
+}

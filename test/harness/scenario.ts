@@ -1,0 +1,160 @@
+// A whole e2e scenario on the shared control plane: "pods" with TCP listeners and "nodes" in network
+// namespaces, a fresh Kubernetes namespace with our ConfigMap, a Kosmos-style ServiceImport with its
+// synced EndpointSlice, agents running in the node namespaces and controllers in the root namespace.
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import type { ProbeReportSpec } from '../../src/report/types.js';
+import { adminConfig, controlPlaneState, freshNamespace } from './cluster.js';
+import { ControlPlane } from './controlplane.js';
+import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from './fixtures.js';
+import { startCli, type RunningProcess } from './processes.js';
+import { createTopology, type Topology } from './topology.js';
+
+export const POD_PORT = 8080;
+export const AGENT_METRICS_PORT = 9464;
+export const SERVICE = 'web';
+export const SLICE = 'web-member1';
+
+export interface ScenarioOptions {
+  /** Topology name (≤ 5 chars) and its subnet, unique per test file. */
+  name: string;
+  subnet: string;
+  pods: number;
+  nodes: number;
+  /** config.yaml; `allowCidrs` and the namespace filter are added. */
+  config: string;
+}
+
+export interface Scenario {
+  namespace: string;
+  topology: Topology;
+  kc: k8s.KubeConfig;
+  /** Pod name (p1..) → address. */
+  pods: Record<string, string>;
+  /** Node host (n1..) → Kubernetes node name (unique per run). */
+  nodeNames: Record<string, string>;
+  /** Node host → its address (for /metrics). */
+  nodeAddresses: Record<string, string>;
+  agents: Map<string, RunningProcess>;
+  controllers: Map<string, RunningProcess>;
+  startAgent(host: string): RunningProcess;
+  startController(id: string, env?: Record<string, string>): RunningProcess;
+  setConfig(config: string): Promise<string>;
+  report(host: string): Promise<ProbeReportSpec | undefined>;
+  serviceImport(): Promise<{ metadata: k8s.V1ObjectMeta }>;
+  disconnected(): Promise<string | undefined>;
+  slice(): Promise<k8s.V1EndpointSlice>;
+  /** Addresses currently in the synced slice. */
+  sliceAddresses(): Promise<string[]>;
+  metrics(host: string): Promise<string>;
+  destroy(): Promise<void>;
+}
+
+export async function createScenario(options: ScenarioOptions): Promise<Scenario> {
+  const kc = adminConfig();
+  const namespace = await freshNamespace(options.name);
+  const suffix = namespace.split('-').pop()!;
+  const topology = await createTopology({ name: options.name, subnet: options.subnet });
+  const agents = new Map<string, RunningProcess>();
+  const controllers = new Map<string, RunningProcess>();
+  const pods: Record<string, string> = {};
+  const nodeNames: Record<string, string> = {};
+  const nodeAddresses: Record<string, string> = {};
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
+  const scratch = mkdtempSync(path.join(os.tmpdir(), `eps-${options.name}-`));
+
+  for (let i = 1; i <= options.pods; i++) {
+    pods[`p${i}`] = (await topology.addPod(`p${i}`)).address;
+    await topology.listen(`p${i}`, POD_PORT);
+  }
+  for (let i = 1; i <= options.nodes; i++) {
+    nodeAddresses[`n${i}`] = (await topology.addNode(`n${i}`)).address;
+    nodeNames[`n${i}`] = `${options.name}-n${i}-${suffix}`;
+  }
+  const plane = ControlPlane.attach(controlPlaneState());
+  const forward = await topology.forwardLoopback(controlPlaneState().apiserverPort);
+  const agentKubeconfig = plane.writeAdminKubeconfigVia(path.join(scratch, 'agent.kubeconfig'), forward);
+
+  const fullConfig = (config: string): string =>
+    `${config}\nallowCidrs: [${options.subnet}]\nnamespaces: { include: [${namespace}] }\n`;
+  await core.createNamespacedConfigMap({
+    namespace,
+    body: { metadata: { name: 'eps-probe-plugin' }, data: { 'config.yaml': fullConfig(options.config) } },
+  });
+  const addresses = Object.values(pods);
+  await custom.createNamespacedCustomObject({
+    group: MCS_GROUP, version: MCS_VERSION, namespace, plural: 'serviceimports',
+    body: makeServiceImport({ name: SERVICE, namespace, addresses, ports: [POD_PORT] }),
+  });
+  await discovery.createNamespacedEndpointSlice({
+    namespace,
+    body: makeEndpointSlice({ name: SLICE, namespace, service: SERVICE, addresses, port: POD_PORT }),
+  });
+
+  const scenario: Scenario = {
+    namespace,
+    topology,
+    kc,
+    pods,
+    nodeNames,
+    nodeAddresses,
+    agents,
+    controllers,
+    startAgent(host) {
+      const agent = startCli(
+        ['agent', '--kubeconfig', agentKubeconfig, '--identity', nodeNames[host]!, '--namespace', namespace, '--metrics-port', String(AGENT_METRICS_PORT)],
+        { topology, host },
+      );
+      agents.set(host, agent);
+      return agent;
+    },
+    startController(id, env = {}) {
+      const controller = startCli(
+        ['controller', '--kubeconfig', controlPlaneState().kubeconfig, '--identity', `${id}-${suffix}`, '--namespace', namespace, '--metrics-port', '0', '--metrics-host', '127.0.0.1'],
+        { env },
+      );
+      controllers.set(id, controller);
+      return controller;
+    },
+    async setConfig(config) {
+      const updated = await core.patchNamespacedConfigMap(
+        { name: 'eps-probe-plugin', namespace, body: { data: { 'config.yaml': fullConfig(config) } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      return updated.metadata!.resourceVersion!;
+    },
+    async report(host) {
+      try {
+        const object = (await custom.getClusterCustomObject({
+          group: 'epsprobe.kosmos.io', version: 'v1alpha1', plural: 'probereports', name: nodeNames[host]!,
+        })) as { spec: ProbeReportSpec };
+        return object.spec;
+      } catch {
+        return undefined;
+      }
+    },
+    async serviceImport() {
+      return (await custom.getNamespacedCustomObject({ group: MCS_GROUP, version: MCS_VERSION, namespace, plural: 'serviceimports', name: SERVICE })) as { metadata: k8s.V1ObjectMeta };
+    },
+    async disconnected() {
+      return (await scenario.serviceImport()).metadata.annotations?.['kosmos.io/disconnected-address'];
+    },
+    slice: () => discovery.readNamespacedEndpointSlice({ namespace, name: SLICE }),
+    async sliceAddresses() {
+      return ((await scenario.slice()).endpoints ?? []).flatMap((e) => e.addresses);
+    },
+    async metrics(host) {
+      const response = await fetch(`http://${nodeAddresses[host]}:${AGENT_METRICS_PORT}/metrics`);
+      return response.text();
+    },
+    async destroy() {
+      await Promise.all([...agents.values(), ...controllers.values()].map((p) => p.stop()));
+      await topology.destroy();
+    },
+  };
+  return scenario;
+}
