@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProbeReportSpec } from '../../src/report/types.js';
+import { controlPlaneState } from '../harness/cluster.js';
 import { AGENT_METRICS_PORT, createScenario, type Scenario } from '../harness/scenario.js';
 
 const INTERVAL_MS = 1000;
@@ -38,7 +39,7 @@ describe('agent', () => {
   }
 
   beforeAll(async () => {
-    s = await createScenario({ name: 'agent', subnet: '10.233.30.0/24', pods: 3, nodes: 2, config: configYaml() });
+    s = await createScenario({ name: 'agent', subnet: '10.233.30.0/24', pods: 3, nodes: 2, config: configYaml(), controlPlane: controlPlaneState() });
     kc = s.kc;
     namespace = s.namespace;
     Object.assign(nodeNames, s.nodeNames);

@@ -2,6 +2,7 @@
 // replicas with leader election, against the real apiserver.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { controlPlaneState } from '../harness/cluster.js';
 import { createScenario, type Scenario } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
@@ -46,7 +47,7 @@ describe('controller', () => {
   }
 
   beforeAll(async () => {
-    s = await createScenario({ name: 'ctrl', subnet: '10.233.40.0/24', pods: 4, nodes: 3, config: CONFIG });
+    s = await createScenario({ name: 'ctrl', subnet: '10.233.40.0/24', pods: 4, nodes: 3, config: CONFIG, controlPlane: controlPlaneState() });
     original = await s.slice();
     for (const host of ['n1', 'n2', 'n3']) s.startAgent(host);
     s.startController('c1', LEASE_ENV);

@@ -1,13 +1,13 @@
 // A whole e2e scenario on the shared control plane: "pods" with TCP listeners and "nodes" in network
 // namespaces, a fresh Kubernetes namespace with our ConfigMap, a Kosmos-style ServiceImport with its
 // synced EndpointSlice, agents running in the node namespaces and controllers in the root namespace.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { ProbeReportSpec } from '../../src/report/types.js';
-import { adminConfig, controlPlaneState, freshNamespace } from './cluster.js';
-import { ControlPlane } from './controlplane.js';
+import { ControlPlane, type ControlPlaneState } from './controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from './fixtures.js';
 import { startCli, type RunningProcess } from './processes.js';
 import { createTopology, type Topology } from './topology.js';
@@ -25,6 +25,10 @@ export interface ScenarioOptions {
   nodes: number;
   /** config.yaml; `allowCidrs` and the namespace filter are added. */
   config: string;
+  /** The control plane to use (tests: `controlPlaneState()` from cluster.ts). */
+  controlPlane: ControlPlaneState;
+  /** Echo the processes' log lines to stderr. */
+  echo?: boolean;
 }
 
 export interface Scenario {
@@ -53,9 +57,11 @@ export interface Scenario {
 }
 
 export async function createScenario(options: ScenarioOptions): Promise<Scenario> {
-  const kc = adminConfig();
-  const namespace = await freshNamespace(options.name);
-  const suffix = namespace.split('-').pop()!;
+  const plane = ControlPlane.attach(options.controlPlane);
+  const kc = plane.adminConfig();
+  const suffix = randomBytes(3).toString('hex');
+  const namespace = `${options.name}-${suffix}`;
+  await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
   const topology = await createTopology({ name: options.name, subnet: options.subnet });
   const agents = new Map<string, RunningProcess>();
   const controllers = new Map<string, RunningProcess>();
@@ -75,8 +81,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     nodeAddresses[`n${i}`] = (await topology.addNode(`n${i}`)).address;
     nodeNames[`n${i}`] = `${options.name}-n${i}-${suffix}`;
   }
-  const plane = ControlPlane.attach(controlPlaneState());
-  const forward = await topology.forwardLoopback(controlPlaneState().apiserverPort);
+  const forward = await topology.forwardLoopback(options.controlPlane.apiserverPort);
   const agentKubeconfig = plane.writeAdminKubeconfigVia(path.join(scratch, 'agent.kubeconfig'), forward);
 
   const fullConfig = (config: string): string =>
@@ -107,15 +112,15 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     startAgent(host) {
       const agent = startCli(
         ['agent', '--kubeconfig', agentKubeconfig, '--identity', nodeNames[host]!, '--namespace', namespace, '--metrics-port', String(AGENT_METRICS_PORT)],
-        { topology, host },
+        { topology, host, echo: options.echo },
       );
       agents.set(host, agent);
       return agent;
     },
     startController(id, env = {}) {
       const controller = startCli(
-        ['controller', '--kubeconfig', controlPlaneState().kubeconfig, '--identity', `${id}-${suffix}`, '--namespace', namespace, '--metrics-port', '0', '--metrics-host', '127.0.0.1'],
-        { env },
+        ['controller', '--kubeconfig', options.controlPlane.kubeconfig, '--identity', `${id}-${suffix}`, '--namespace', namespace, '--metrics-port', '0', '--metrics-host', '127.0.0.1'],
+        { env, echo: options.echo, host: id },
       );
       controllers.set(id, controller);
       return controller;
