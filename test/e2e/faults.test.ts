@@ -1,0 +1,164 @@
+// Faults on a control plane of this file's own (it kills and restarts apiserver and etcd):
+// crashes while links change, agent restarts, racing writers, flapping links.
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ControlPlane } from '../harness/controlplane.js';
+import { createScenario, SLICE, type Scenario } from '../harness/scenario.js';
+import { until } from '../harness/wait.js';
+
+const CONFIG = `probe:
+  mode: tcp
+  interval: 1s
+  timeout: 500ms
+  fastInterval: 200ms
+  failureThreshold: 2
+  successThreshold: 2
+heartbeatPeriod: 2s
+selfIsolationShare: 0.8
+controller:
+  reportStaleAfter: 30s`;
+
+const HOSTS = ['n1', 'n2', 'n3'];
+
+describe('faults', () => {
+  let plane: ControlPlane;
+  let s: Scenario;
+  let original: k8s.V1EndpointSlice;
+
+  /** Kosmos' own pruning rule, from the contract: remove listed addresses, drop empty endpoints. */
+  function kosmosPrune(endpoints: readonly k8s.V1Endpoint[], disconnected: string): k8s.V1Endpoint[] {
+    const gone = new Set(disconnected.split(','));
+    return endpoints
+      .map((e) => ({ ...e, addresses: e.addresses.filter((a) => !gone.has(a)) }))
+      .filter((e) => e.addresses.length > 0);
+  }
+
+  async function converged(expectedDisconnected: string[]): Promise<void> {
+    const expected = [...expectedDisconnected].sort().join(',');
+    await expect.poll(() => s.disconnected(), { timeout: 20_000, interval: 100 }).toBe(expected);
+    await expect
+      .poll(async () => (await s.slice()).endpoints, { timeout: 10_000, interval: 100 })
+      .toEqual(kosmosPrune(original.endpoints ?? [], expected));
+  }
+
+  beforeAll(async () => {
+    plane = await ControlPlane.start();
+    s = await createScenario({ name: 'fault', subnet: '10.233.60.0/24', pods: 4, nodes: 3, config: CONFIG, controlPlane: plane.state });
+    original = await s.slice();
+    for (const host of HOSTS) s.startAgent(host);
+    s.startController('c1');
+    for (const host of HOSTS) await until(`report of ${host}`, async () => (await s.report(host))?.targetsProbed === 4);
+  });
+
+  afterAll(async () => {
+    await s?.destroy();
+    await plane?.stop();
+  });
+
+  it('converges after kill -9 of the apiserver while links are cut and restored', async () => {
+    await s.topology.cutPod('p1');
+    await converged([s.pods.p1!]);
+    await plane.kill('apiserver');
+    // While the apiserver is down: p1 comes back, p2 goes away.
+    await s.topology.restorePod('p1');
+    await s.topology.cutPod('p2');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await plane.startApiserver();
+    await converged([s.pods.p2!]);
+    await s.topology.restorePod('p2');
+    await converged([]);
+  });
+
+  it('converges after kill -9 of etcd while links are cut and restored', async () => {
+    await s.topology.cutPod('p3');
+    await plane.kill('etcd');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await plane.startEtcd();
+    await converged([s.pods.p3!]);
+    await plane.kill('etcd');
+    await s.topology.restorePod('p3');
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await plane.startEtcd();
+    await converged([]);
+  });
+
+  it('an agent restart neither flaps its report nor changes the annotation', async () => {
+    await s.topology.cutPod('p4');
+    await converged([s.pods.p4!]);
+    const watch = new k8s.Watch(s.kc);
+    const annotationValues: string[] = [];
+    const reportViews: string[][] = [];
+    const requests = [
+      await watch.watch(`/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${s.namespace}/serviceimports`, {}, (_phase, si: k8s.KubernetesObject) => {
+        annotationValues.push(si.metadata?.annotations?.['kosmos.io/disconnected-address'] ?? '<none>');
+      }, () => undefined),
+    ];
+    const reportWatch = await watch.watch('/apis/epsprobe.kosmos.io/v1alpha1/probereports', {}, (_phase, report: { metadata: { name: string }; spec: { serviceImports: Array<{ unreachable: string[] }> } }) => {
+      if (report.metadata.name === s.nodeNames.n1) reportViews.push(report.spec.serviceImports.flatMap((v) => v.unreachable));
+    }, () => undefined);
+    try {
+      await s.agents.get('n1')!.stop();
+      s.startAgent('n1');
+      await until('restarted agent ready', async () => {
+        const response = await fetch(`http://${s.nodeAddresses.n1}:9464/readyz`).catch(() => undefined);
+        return response?.status === 200;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    } finally {
+      for (const request of [...requests, reportWatch]) request.abort();
+    }
+    // Every report n1 wrote during and after its restart still lists p4; the annotation never moved.
+    for (const view of reportViews) expect(view).toEqual([s.pods.p4]);
+    expect(annotationValues.filter((value) => value !== s.pods.p4)).toEqual([]);
+    await s.topology.restorePod('p4');
+    await converged([]);
+  });
+
+  it('converges with a Kosmos-style re-sync racing the controller on the same slice, losing no endpoint', async () => {
+    await s.topology.cutPod('p1');
+    await converged([s.pods.p1!]);
+    const discovery = s.kc.makeApiClient(k8s.DiscoveryV1Api);
+    // Kosmos rebuilds the slice from the control-plane copy with fresh metadata (our record is wiped)
+    // and prunes by the annotation; a stale writer may even put the pruned endpoint back.
+    for (let i = 0; i < 10; i++) {
+      const current = await discovery.readNamespacedEndpointSlice({ namespace: s.namespace, name: SLICE });
+      const endpoints = i % 2 === 0 ? kosmosPrune(original.endpoints ?? [], (await s.disconnected()) ?? '') : original.endpoints ?? [];
+      const rebuilt: k8s.V1EndpointSlice = {
+        ...original,
+        metadata: { name: SLICE, namespace: s.namespace, labels: original.metadata!.labels, annotations: { 'kosmos.io/service-import': 'ture' }, resourceVersion: current.metadata!.resourceVersion },
+        endpoints,
+      };
+      await discovery.replaceNamespacedEndpointSlice({ namespace: s.namespace, name: SLICE, body: rebuilt }).catch((err: { code?: number }) => {
+        if (err.code !== 409) throw err; // a conflict is what a racing writer sees; Kosmos retries
+      });
+    }
+    await converged([s.pods.p1!]);
+    await s.topology.restorePod('p1');
+    await converged([]);
+    expect((await s.slice()).endpoints).toEqual(original.endpoints);
+  });
+
+  it('a link flapping faster than the thresholds causes no annotation churn', async () => {
+    const watch = new k8s.Watch(s.kc);
+    const changes: string[] = [];
+    const request = await watch.watch(`/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${s.namespace}/serviceimports`, {}, (phase, si: k8s.KubernetesObject) => {
+      if (phase === 'MODIFIED') changes.push(si.metadata?.annotations?.['kosmos.io/disconnected-address'] ?? '');
+    }, () => undefined);
+    try {
+      // Down 400 ms in every 2 s: a probe caught in the gap times out (500 ms) and the next one, a
+      // fast interval (200 ms) later, succeeds: two failures in a row never happen.
+      const end = Date.now() + 12_000;
+      while (Date.now() < end) {
+        await s.topology.cutPod('p2');
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        await s.topology.restorePod('p2');
+        await new Promise((resolve) => setTimeout(resolve, 1600));
+      }
+    } finally {
+      await s.topology.restorePod('p2');
+      request.abort();
+    }
+    expect(changes.filter((value) => value !== '')).toEqual([]);
+    expect(await s.disconnected()).toBe('');
+  });
+});
