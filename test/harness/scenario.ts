@@ -25,14 +25,26 @@ export interface ScenarioOptions {
   nodes: number;
   /** config.yaml; `allowCidrs` and the namespace filter are added. */
   config: string;
+  /** The agents' allow-list; the whole subnet when unset. */
+  allowCidrs?: string[];
   /** The control plane to use (tests: `controlPlaneState()` from cluster.ts). */
   controlPlane: ControlPlaneState;
   /** Echo the processes' log lines to stderr. */
   echo?: boolean;
+  /**
+   * Bearer tokens (e.g. of the manifest's ServiceAccounts) that agents and controllers use instead of
+   * the admin certificate.
+   */
+  tokens?: { agent: string; controller: string };
+  /** Namespace of the ConfigMap and the controllers' Lease; the scenario's own namespace when unset. */
+  configNamespace?: string;
 }
 
 export interface Scenario {
+  /** Namespace of the ServiceImport and its slice. */
   namespace: string;
+  /** Namespace of the ConfigMap and the Lease. */
+  configNamespace: string;
   topology: Topology;
   kc: k8s.KubeConfig;
   /** Pod name (p1..) → address. */
@@ -44,7 +56,7 @@ export interface Scenario {
   agents: Map<string, RunningProcess>;
   controllers: Map<string, RunningProcess>;
   startAgent(host: string): RunningProcess;
-  startController(id: string, env?: Record<string, string>): RunningProcess;
+  startController(id: string, env?: Record<string, string>, metricsPort?: number): RunningProcess;
   setConfig(config: string): Promise<string>;
   report(host: string): Promise<ProbeReportSpec | undefined>;
   serviceImport(): Promise<{ metadata: k8s.V1ObjectMeta }>;
@@ -61,6 +73,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
   const kc = plane.adminConfig();
   const suffix = randomBytes(3).toString('hex');
   const namespace = `${options.name}-${suffix}`;
+  const configNamespace = options.configNamespace ?? namespace;
   await kc.makeApiClient(k8s.CoreV1Api).createNamespace({ body: { metadata: { name: namespace } } });
   const topology = await createTopology({ name: options.name, subnet: options.subnet });
   const agents = new Map<string, RunningProcess>();
@@ -82,12 +95,17 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     nodeNames[`n${i}`] = `${options.name}-n${i}-${suffix}`;
   }
   const forward = await topology.forwardLoopback(options.controlPlane.apiserverPort);
-  const agentKubeconfig = plane.writeAdminKubeconfigVia(path.join(scratch, 'agent.kubeconfig'), forward);
+  const agentKubeconfig = options.tokens
+    ? plane.writeTokenKubeconfig(options.tokens.agent, path.join(scratch, 'agent.kubeconfig'), forward)
+    : plane.writeAdminKubeconfigVia(path.join(scratch, 'agent.kubeconfig'), forward);
+  const controllerKubeconfig = options.tokens
+    ? plane.writeTokenKubeconfig(options.tokens.controller, path.join(scratch, 'controller.kubeconfig'))
+    : options.controlPlane.kubeconfig;
 
   const fullConfig = (config: string): string =>
-    `${config}\nallowCidrs: [${options.subnet}]\nnamespaces: { include: [${namespace}] }\n`;
+    `${config}\nallowCidrs: [${(options.allowCidrs ?? [options.subnet]).join(', ')}]\nnamespaces: { include: [${namespace}] }\n`;
   await core.createNamespacedConfigMap({
-    namespace,
+    namespace: configNamespace,
     body: { metadata: { name: 'eps-probe-plugin' }, data: { 'config.yaml': fullConfig(options.config) } },
   });
   const addresses = Object.values(pods);
@@ -102,6 +120,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
 
   const scenario: Scenario = {
     namespace,
+    configNamespace,
     topology,
     kc,
     pods,
@@ -111,15 +130,15 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     controllers,
     startAgent(host) {
       const agent = startCli(
-        ['agent', '--kubeconfig', agentKubeconfig, '--identity', nodeNames[host]!, '--namespace', namespace, '--metrics-port', String(AGENT_METRICS_PORT)],
+        ['agent', '--kubeconfig', agentKubeconfig, '--identity', nodeNames[host]!, '--namespace', configNamespace, '--metrics-port', String(AGENT_METRICS_PORT)],
         { topology, host, echo: options.echo },
       );
       agents.set(host, agent);
       return agent;
     },
-    startController(id, env = {}) {
+    startController(id, env = {}, metricsPort = 0) {
       const controller = startCli(
-        ['controller', '--kubeconfig', options.controlPlane.kubeconfig, '--identity', `${id}-${suffix}`, '--namespace', namespace, '--metrics-port', '0', '--metrics-host', '127.0.0.1'],
+        ['controller', '--kubeconfig', controllerKubeconfig, '--identity', `${id}-${suffix}`, '--namespace', configNamespace, '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'],
         { env, echo: options.echo, host: id },
       );
       controllers.set(id, controller);
@@ -127,7 +146,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     },
     async setConfig(config) {
       const updated = await core.patchNamespacedConfigMap(
-        { name: 'eps-probe-plugin', namespace, body: { data: { 'config.yaml': fullConfig(config) } } },
+        { name: 'eps-probe-plugin', namespace: configNamespace, body: { data: { 'config.yaml': fullConfig(config) } } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
       return updated.metadata!.resourceVersion!;

@@ -40,6 +40,8 @@ export interface Topology {
   readonly gateway: string;
   addPod(name: string): Promise<Host>;
   addNode(name: string): Promise<Host>;
+  /** The network namespace of a host, for `ip netns exec`. */
+  netnsOf(name: string): string;
   /** Takes the pod's link down: nobody reaches it any more. */
   cutPod(name: string): Promise<void>;
   restorePod(name: string): Promise<void>;
@@ -181,6 +183,7 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
     gateway,
     addPod: (name) => addHost('pod', name),
     addNode: (name) => addHost('node', name),
+    netnsOf: (name) => get(name).netns,
     async cutPod(name) {
       await sh('ip', ['link', 'set', get(name).hostVeth, 'down']);
     },
