@@ -35,6 +35,7 @@ export const DEFAULT_INFORMER_TIMINGS: Readonly<InformerTimings> = Object.freeze
 /** One set of informer metrics per process, labelled by resource. */
 export class InformerMetrics {
   readonly restarts: Counter<'resource' | 'reason'>;
+  readonly lists: Counter<'resource'>;
   readonly objects: Gauge<'resource'>;
   readonly lastActivityAge: Gauge<'resource'>;
   private readonly informers = new Set<SupervisedInformer<k8s.KubernetesObject>>();
@@ -44,6 +45,12 @@ export class InformerMetrics {
       name: `${METRIC_PREFIX}informer_restarts_total`,
       help: 'Informer restarts by reason: error (watch or list failed), relist (periodic full re-list).',
       labelNames: ['resource', 'reason'],
+      registers: [registry],
+    });
+    this.lists = new Counter({
+      name: `${METRIC_PREFIX}informer_lists_total`,
+      help: 'Full lists of a resource: the first one, re-lists after 410 Gone (expired watch), and periodic re-lists.',
+      labelNames: ['resource'],
       registers: [registry],
     });
     const informers = this.informers;
@@ -162,6 +169,7 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
     const { spec } = this;
     const list = async (): Promise<k8s.KubernetesListObject<T>> => {
       const result = await spec.list();
+      this.deps.metrics.lists.inc({ resource: this.resource });
       this.lastActivity = Date.now();
       this.backoffMs = this.timings.initialBackoffMs;
       return result;

@@ -161,4 +161,29 @@ describe('faults', () => {
     expect(changes.filter((value) => value !== '')).toEqual([]);
     expect(await s.disconnected()).toBe('');
   });
+
+  it('misses nothing changed while its watch was frozen and its resourceVersion compacted away', async () => {
+    const agent = s.agents.get('n2')!;
+    // Freeze the agent, change what it watches, restart the apiserver and compact etcd meanwhile:
+    // the frozen watch's resourceVersion is gone when the agent resumes.
+    process.kill(agent.child.pid!, 'SIGSTOP');
+    try {
+      const discovery = s.kc.makeApiClient(k8s.DiscoveryV1Api);
+      const custom = s.kc.makeApiClient(k8s.CustomObjectsApi);
+      const remaining = [s.pods.p1!, s.pods.p2!, s.pods.p3!];
+      await custom.patchNamespacedCustomObject(
+        { group: 'multicluster.x-k8s.io', version: 'v1alpha1', namespace: s.namespace, plural: 'serviceimports', name: 'web', body: { metadata: { annotations: { 'kosmos.io/address': remaining.join(',') } } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      const slice = await s.slice();
+      slice.endpoints = (slice.endpoints ?? []).filter((e) => !e.addresses.includes(s.pods.p4!));
+      await discovery.replaceNamespacedEndpointSlice({ namespace: s.namespace, name: SLICE, body: slice });
+      await plane.kill('apiserver');
+      await plane.compactEtcd();
+      await plane.startApiserver();
+    } finally {
+      process.kill(agent.child.pid!, 'SIGCONT');
+    }
+    await expect.poll(async () => (await s.report('n2'))?.targetsProbed, { timeout: 30_000, interval: 200 }).toBe(3);
+  });
 });

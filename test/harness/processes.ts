@@ -26,6 +26,11 @@ export interface StartOptions {
   topology?: Topology;
   host?: string;
   env?: Record<string, string>;
+  /**
+   * The program that runs the CLI script, with its leading arguments (e.g. `setpriv ... /path/to/node`
+   * to run it as another user); process.execPath when unset.
+   */
+  command?: string[];
   /** Mirror the process's output to the test's stderr (debugging). */
   echo?: boolean;
 }
@@ -34,10 +39,11 @@ export function startCli(args: string[], options: StartOptions = {}): RunningPro
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`make build\` (npx tsc) before the e2e tests`);
   const env = { ...process.env, ...options.env };
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
+  const [program, ...lead] = options.command ?? [process.execPath];
   const child =
     options.topology && options.host
-      ? options.topology.spawnIn(options.host, process.execPath, [CLI, ...args], { stdio, env })
-      : spawn(process.execPath, [CLI, ...args], { stdio, env });
+      ? options.topology.spawnIn(options.host, program!, [...lead, CLI, ...args], { stdio, env })
+      : spawn(program!, [...lead, CLI, ...args], { stdio, env });
   const logs: Array<Record<string, unknown>> = [];
   const rawOutput: string[] = [];
   let buffered = '';
