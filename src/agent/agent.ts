@@ -20,7 +20,7 @@ import { METRIC_PREFIX } from '../metrics.js';
 import { ProbeEngine } from '../probe/engine.js';
 import { liveMembers } from '../report/aggregate.js';
 import { rendezvous } from '../report/rendezvous.js';
-import { buildTargets } from '../report/targets.js';
+import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
 import { VERSION } from '../version.js';
@@ -125,7 +125,11 @@ export class Agent {
       this.scheduleSync();
     });
     this.serviceImports = await this.serviceImportsInformer;
-    for (const informer of [this.serviceImports, this.slices]) informer.onChange(() => this.scheduleSync());
+    this.serviceImports.onChange(() => this.scheduleSync());
+    const relevant = syncedSliceChangeFilter();
+    this.slices.onChange((slice) => {
+      if (relevant(slice)) this.scheduleSync();
+    });
     this.reports.onChange(() => this.checkMembership());
     await Promise.all([this.serviceImports.start(), this.slices.start(), this.reports.start()]);
     this.members = this.currentMembers();
@@ -181,7 +185,9 @@ export class Agent {
   /** Sharding members: live, non-suspect agents by their reports, and always this node. */
   private currentMembers(): string[] {
     const now = new Date();
-    const live = liveMembers(this.reports.list().map((r) => r.spec), now, this.config.controller.reportStaleAfterMs);
+    // The controller counts only agents on the same configuration; sharding must agree with it.
+    const peers = this.reports.list().map((r) => r.spec).filter((spec) => spec?.configVersion === this.applied.version);
+    const live = liveMembers(peers, now, this.config.controller.reportStaleAfterMs);
     return [...new Set([...live, this.options.nodeName])].sort();
   }
 

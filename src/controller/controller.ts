@@ -24,7 +24,7 @@ import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../report/addresses.js';
 import { aggregate, type Verdict } from '../report/aggregate.js';
-import { addressesByServiceImport, buildTargets, indexSyncedSlices } from '../report/targets.js';
+import { addressesByServiceImport, buildTargets, indexSyncedSlices, syncedSliceChangeFilter } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED } from '../report/types.js';
 import { desiredSlice } from './prune.js';
 import type { LeaderElector } from './leader.js';
@@ -68,6 +68,10 @@ export class Controller {
   private rerun = false;
   private stopping = false;
   private lastPassAt = 0;
+  /** Addresses per ServiceImport, recomputed only when ServiceImports, slices or config changed. */
+  private addresses?: Map<string, string[]>;
+  /** Per slice, `resourceVersion|disconnected` last found already in its desired state: skipped next time. */
+  private readonly settledSlices = new Map<string, string>();
   private readonly metrics: {
     writes: Counter<'resource' | 'result'>;
     passes: Counter<'result'>;
@@ -131,7 +135,7 @@ export class Controller {
       }),
       liveReports: new Gauge({
         name: `${METRIC_PREFIX}controller_reports`,
-        help: 'Node reports by state: live, suspect, stale.',
+        help: 'Node reports by state: live, suspect, stale, other-config (agent runs another configuration; not counted).',
         labelNames: ['state'],
         registers: [registry],
       }),
@@ -146,6 +150,7 @@ export class Controller {
     this.applied = await this.configWatch.start();
     this.configWatch.onApplied((applied) => {
       this.applied = applied;
+      this.addresses = undefined;
       this.deps.logger.level = applied.config.logLevel;
       this.schedule();
     });
@@ -155,7 +160,16 @@ export class Controller {
       logger: this.deps.logger,
       metrics: this.informerMetrics,
     });
-    for (const informer of [this.reports, this.slices, this.serviceImports]) informer.onChange(() => this.schedule());
+    this.reports.onChange(() => this.schedule());
+    const targetsChanged = (): void => {
+      this.addresses = undefined;
+      this.schedule();
+    };
+    this.serviceImports.onChange(targetsChanged);
+    const relevant = syncedSliceChangeFilter();
+    this.slices.onChange((slice) => {
+      if (relevant(slice)) targetsChanged();
+    });
     await Promise.all([this.reports.start(), this.slices.start(), this.serviceImports.start()]);
     this.leader.onChange((leading) => {
       if (leading) this.schedule();
@@ -224,11 +238,17 @@ export class Controller {
   private async reconcileAll(): Promise<void> {
     const serviceImports = this.serviceImports!.list();
     const slices = this.slices.list();
-    const reports = this.reports.list().map((r) => r.spec).filter((spec) => spec?.nodeName);
+    const all = this.reports.list().map((r) => r.spec).filter((spec) => spec?.nodeName);
     const now = new Date();
-    this.countReports(reports, now);
-    const { targets } = buildTargets({ serviceImports, slices, namespaceFilter: this.config.namespaces });
-    const addresses = addressesByServiceImport(targets);
+    this.countReports(all, now);
+    // Only agents running the configuration in force vote: one that probes other namespaces or
+    // another allow-list would count as seeing an address reachable that it never probes.
+    const reports = all.filter((spec) => spec.configVersion === this.applied.version);
+    if (!this.addresses) {
+      const { targets } = buildTargets({ serviceImports, slices, namespaceFilter: this.config.namespaces });
+      this.addresses = addressesByServiceImport(targets);
+    }
+    const addresses = this.addresses;
     const keyOf = (si: ServiceImport): string => `${si.metadata.namespace}/${si.metadata.name}`;
     const previous = new Map(serviceImports.map((si) => [keyOf(si), new Set(parseAddressList(si.metadata.annotations?.[ANNOTATION_DISCONNECTED]).addresses)]));
     const verdicts = aggregate({
@@ -248,21 +268,25 @@ export class Controller {
         return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? []);
       }),
     );
+    this.forgetDeletedSlices(slices);
+  }
+
+  private forgetDeletedSlices(slices: readonly k8s.V1EndpointSlice[]): void {
+    if (this.settledSlices.size <= slices.length) return;
+    const present = new Set(slices.map((slice) => `${slice.metadata?.namespace}/${slice.metadata?.name}`));
+    for (const key of this.settledSlices.keys()) if (!present.has(key)) this.settledSlices.delete(key);
   }
 
   private countReports(reports: ReadonlyArray<ProbeReportObject['spec']>, now: Date): void {
     const staleAfter = this.config.controller.reportStaleAfterMs;
-    let live = 0;
-    let suspect = 0;
-    let stale = 0;
+    const counts = { live: 0, suspect: 0, stale: 0, 'other-config': 0 };
     for (const report of reports) {
-      if (now.getTime() - Date.parse(report.heartbeatTime) > staleAfter) stale++;
-      else if (report.suspect) suspect++;
-      else live++;
+      if (now.getTime() - Date.parse(report.heartbeatTime) > staleAfter) counts.stale++;
+      else if (report.configVersion !== this.applied.version) counts['other-config']++;
+      else if (report.suspect) counts.suspect++;
+      else counts.live++;
     }
-    this.metrics.liveReports.set({ state: 'live' }, live);
-    this.metrics.liveReports.set({ state: 'suspect' }, suspect);
-    this.metrics.liveReports.set({ state: 'stale' }, stale);
+    for (const [state, count] of Object.entries(counts)) this.metrics.liveReports.set({ state }, count);
   }
 
   private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[]): Promise<void> {
@@ -300,11 +324,17 @@ export class Controller {
   private async reconcileSlice(observed: k8s.V1EndpointSlice, disconnected: ReadonlySet<string>): Promise<void> {
     const namespace = observed.metadata!.namespace!;
     const name = observed.metadata!.name!;
+    const key = `${namespace}/${name}`;
+    const stamp = `${observed.metadata!.resourceVersion}|${formatAddressList(disconnected)}`;
+    if (this.settledSlices.get(key) === stamp) return;
     let slice = observed;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const result = desiredSlice(slice, disconnected);
-      if (result.recordProblem) this.deps.logger.warn({ slice: `${namespace}/${name}`, problem: result.recordProblem }, 'pruning record ignored');
-      if (!result.changed) return;
+      if (result.recordProblem) this.deps.logger.warn({ slice: key, problem: result.recordProblem }, 'pruning record ignored');
+      if (!result.changed) {
+        if (slice === observed) this.settledSlices.set(key, stamp);
+        return;
+      }
       const body = result.slice;
       const outcome = await this.write('endpointslices', () => this.discovery.replaceNamespacedEndpointSlice({ namespace, name, body }), true);
       if (outcome === true) {

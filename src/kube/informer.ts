@@ -86,7 +86,7 @@ export class InformerMetrics {
 export class SupervisedInformer<T extends k8s.KubernetesObject> {
   readonly resource: string;
   private inner?: k8s.ListWatch<T>;
-  private readonly listeners = new Set<() => void>();
+  private readonly listeners = new Set<(object?: T) => void>();
   private lastActivity = Date.now();
   private backoffMs: number;
   private restartTimer?: NodeJS.Timeout;
@@ -156,13 +156,14 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
   }
 
   /** `listener` runs after any add, update, delete or re-list; it should read `list()` (level-triggered). */
-  onChange(listener: () => void): () => void {
+  onChange(listener: (object?: T) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  private notify(): void {
-    for (const listener of this.listeners) listener();
+  /** `object` is the one that changed; undefined after a (re-)list, when anything may have. */
+  private notify(object?: T): void {
+    for (const listener of this.listeners) listener(object);
   }
 
   private createInner(): k8s.ListWatch<T> {
@@ -182,9 +183,9 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
     const informer: k8s.ListWatch<T> = new k8s.ListWatch<T>(
       spec.path, new k8s.Watch(this.kubeConfig), listAndMark, false, spec.labelSelector, spec.fieldSelector,
     );
-    const changed = (): void => {
+    const changed = (object: T): void => {
       this.lastActivity = Date.now();
-      if (informer === this.inner) this.notify();
+      if (informer === this.inner) this.notify(object);
     };
     informer.on(k8s.ADD, changed);
     informer.on(k8s.UPDATE, changed);

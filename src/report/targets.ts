@@ -160,3 +160,22 @@ export function addressesByServiceImport(targets: readonly Target[]): Map<Servic
   }
   return result;
 }
+
+/**
+ * A filter for EndpointSlice change events: true when the change can matter to target sets, i.e. the
+ * slice is a synced MCS slice now or was one when last seen (it may just have lost its labels), or
+ * when the event carries no object (a re-list). Unrelated slices, which a cluster may hold by the
+ * tens of thousands, then cost no recomputation.
+ */
+export function syncedSliceChangeFilter(): (slice?: V1EndpointSlice) => boolean {
+  const synced = new Set<string>();
+  return (slice) => {
+    if (!slice) return true;
+    const key = `${slice.metadata?.namespace ?? ''}/${slice.metadata?.name ?? ''}`;
+    if (isSyncedSlice(slice)) {
+      synced.add(key);
+      return true;
+    }
+    return synced.delete(key);
+  };
+}

@@ -106,9 +106,13 @@ describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
   describe('with the ServiceAccounts of the manifest', () => {
     let agentKc: k8s.KubeConfig;
     let controllerKc: k8s.KubeConfig;
+    const tokens: string[] = [];
 
     beforeAll(async () => {
       const plane = ControlPlane.attach(controlPlaneState());
+      const agentToken = await plane.tokenFor(NAMESPACE, 'eps-probe-agent');
+      const controllerToken = await plane.tokenFor(NAMESPACE, 'eps-probe-controller');
+      tokens.push(agentToken, controllerToken);
       s = await createScenario({
         name: 'dep',
         subnet: '10.233.50.0/24',
@@ -116,7 +120,7 @@ describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
         nodes: 1,
         config: CONFIG,
         controlPlane: controlPlaneState(),
-        tokens: { agent: await plane.tokenFor(NAMESPACE, 'eps-probe-agent'), controller: await plane.tokenFor(NAMESPACE, 'eps-probe-controller') },
+        tokens: { agent: agentToken, controller: controllerToken },
         configNamespace: NAMESPACE,
       });
       agentKc = await serviceAccountConfig(NAMESPACE, 'eps-probe-agent');
@@ -163,6 +167,20 @@ describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
         await s!.topology.restorePod('p2');
       }
       expect(forbidden()).toEqual([]);
+    });
+
+    it('never writes a token into its logs or metrics', async () => {
+      const logs = [...s!.agents.values(), ...s!.controllers.values()].flatMap((p) => [...p.logs.map((line) => JSON.stringify(line)), ...p.rawOutput]);
+      expect(logs.length).toBeGreaterThan(10);
+      const metrics = await s!.metrics('n1');
+      for (const token of tokens) {
+        // A JWT's signature part is unique to the token; none of it may leak.
+        const signature = token.split('.')[2]!;
+        expect(signature.length).toBeGreaterThan(20);
+        expect(logs.filter((line) => line.includes(signature))).toEqual([]);
+        expect(metrics.includes(signature)).toBe(false);
+      }
+      expect(logs.filter((line) => /authorization|bearer/i.test(line))).toEqual([]);
     });
 
     const report = (): string => s!.nodeNames.n1!;

@@ -3,6 +3,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../harness/controlplane.js';
+import { kosmosPrune } from '../harness/fixtures.js';
 import { createScenario, SLICE, type Scenario } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
@@ -25,20 +26,12 @@ describe('faults', () => {
   let s: Scenario;
   let original: k8s.V1EndpointSlice;
 
-  /** Kosmos' own pruning rule, from the contract: remove listed addresses, drop empty endpoints. */
-  function kosmosPrune(endpoints: readonly k8s.V1Endpoint[], disconnected: string): k8s.V1Endpoint[] {
-    const gone = new Set(disconnected.split(','));
-    return endpoints
-      .map((e) => ({ ...e, addresses: e.addresses.filter((a) => !gone.has(a)) }))
-      .filter((e) => e.addresses.length > 0);
-  }
-
   async function converged(expectedDisconnected: string[]): Promise<void> {
     const expected = [...expectedDisconnected].sort().join(',');
     await expect.poll(() => s.disconnected(), { timeout: 20_000, interval: 100 }).toBe(expected);
     await expect
       .poll(async () => (await s.slice()).endpoints, { timeout: 10_000, interval: 100 })
-      .toEqual(kosmosPrune(original.endpoints ?? [], expected));
+      .toEqual(kosmosPrune(original.endpoints ?? [], new Set(expected.split(','))));
   }
 
   beforeAll(async () => {
@@ -122,7 +115,7 @@ describe('faults', () => {
     // and prunes by the annotation; a stale writer may even put the pruned endpoint back.
     for (let i = 0; i < 10; i++) {
       const current = await discovery.readNamespacedEndpointSlice({ namespace: s.namespace, name: SLICE });
-      const endpoints = i % 2 === 0 ? kosmosPrune(original.endpoints ?? [], (await s.disconnected()) ?? '') : original.endpoints ?? [];
+      const endpoints = i % 2 === 0 ? kosmosPrune(original.endpoints ?? [], new Set(((await s.disconnected()) ?? '').split(','))) : original.endpoints ?? [];
       const rebuilt: k8s.V1EndpointSlice = {
         ...original,
         metadata: { name: SLICE, namespace: s.namespace, labels: original.metadata!.labels, annotations: { 'kosmos.io/service-import': 'ture' }, resourceVersion: current.metadata!.resourceVersion },

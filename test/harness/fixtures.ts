@@ -58,3 +58,10 @@ export function makeEndpointSlice(f: EndpointSliceFixture): k8s.V1EndpointSlice 
     ports: [{ name: 'http', port: f.port ?? 80, protocol: 'TCP' }],
   };
 }
+
+/** Kosmos' own pruning rule (clearEndpointSlice in kosmos-io/kosmos), restated independently of ours. */
+export function kosmosPrune(endpoints: readonly k8s.V1Endpoint[], disconnected: ReadonlySet<string>): k8s.V1Endpoint[] {
+  return endpoints
+    .map((e) => ({ ...e, addresses: e.addresses.filter((a) => !disconnected.has(a)) }))
+    .filter((e) => e.addresses.length > 0);
+}

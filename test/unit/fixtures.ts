@@ -3,6 +3,7 @@
 import type { V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { makeServiceImport, type ServiceImportFixture } from '../harness/fixtures.js';
+export { kosmosPrune } from '../harness/fixtures.js';
 import type { ServiceImportLike } from '../../src/report/targets.js';
 import type { ProbeReportSpec } from '../../src/report/types.js';
 
@@ -30,13 +31,6 @@ export function makeReport(nodeName: string, unreachable: string[], overrides: P
     serviceImports: unreachable.length > 0 ? [{ namespace: 'ns', name: 'svc', unreachable }] : [],
     ...overrides,
   };
-}
-
-/** Kosmos' own pruning rule (clearEndpointSlice in kosmos-io/kosmos), restated independently of ours. */
-export function kosmosPrune(endpoints: readonly V1Endpoint[], disconnected: ReadonlySet<string>): V1Endpoint[] {
-  return endpoints
-    .map((e) => ({ ...e, addresses: e.addresses.filter((a) => !disconnected.has(a)) }))
-    .filter((e) => e.addresses.length > 0);
 }
 
 /** A deep copy through JSON, as the apiserver returns what we wrote. */

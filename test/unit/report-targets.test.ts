@@ -8,6 +8,7 @@ import {
   isSyncedSlice,
   namespaceAllowed,
   serviceImportNameOf,
+  syncedSliceChangeFilter,
   type NamespaceFilter,
 } from '../../src/report/targets.js';
 import { makeEndpointSlice, serviceImport } from './fixtures.js';
@@ -186,5 +187,28 @@ describe('addressesByServiceImport', () => {
       { address: '10.0.0.2', ports: [], owners: ['ns/a'] },
     ]);
     expect([...map]).toEqual([['ns/a', ['10.0.0.1', '10.0.0.2']], ['ns/b', ['10.0.0.1']]]);
+  });
+});
+
+describe('syncedSliceChangeFilter', () => {
+  const synced = makeEndpointSlice({ name: 'web-1', namespace: 'ns', service: 'web', addresses: ['10.0.0.1'] });
+  const unrelated = makeEndpointSlice({ name: 'other-1', namespace: 'ns', service: 'other', addresses: ['10.0.0.2'], style: 'plain' });
+
+  it('passes changes of synced slices and re-lists', () => {
+    const relevant = syncedSliceChangeFilter();
+    expect(relevant(synced)).toBe(true);
+    expect(relevant(undefined)).toBe(true);
+  });
+
+  it('drops changes of slices that never were synced', () => {
+    expect(syncedSliceChangeFilter()(unrelated)).toBe(false);
+  });
+
+  it('passes the change that makes a synced slice unrelated, once', () => {
+    const relevant = syncedSliceChangeFilter();
+    relevant(synced);
+    const stripped: V1EndpointSlice = { ...synced, metadata: { ...synced.metadata, labels: {}, annotations: {} } };
+    expect(relevant(stripped)).toBe(true);
+    expect(relevant(stripped)).toBe(false);
   });
 });
