@@ -1,9 +1,11 @@
 // TCP probe engine at scale: N targets on 127.0.0.0/8 (a share dropped, so probes time out), run for
 // a few intervals. Prints probes/s, how long a full round takes vs the interval, CPU and peak RSS.
+// Then, as a yardstick taken under the same machine load, the same targets once each through bare
+// tcpConnect calls at the same concurrency (no engine): about the most one Node thread can do here.
 // Run: bench/probe-run.sh engine [targets=100000] [intervalMs=10000] [rounds=3] [concurrency=2048]
 import { Registry } from 'prom-client';
 import { createLogger } from '../src/log.js';
-import { NETWORK_PROBERS, ProbeEngine, type Probers } from '../src/probe/index.js';
+import { NETWORK_PROBERS, ProbeEngine, tcpConnect, type Probers } from '../src/probe/index.js';
 import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
 
 const [targets = 100_000, intervalMs = 10_000, rounds = 3, concurrency = 2048] = process.argv.slice(2).map(Number);
@@ -50,6 +52,26 @@ const cpuS = ownCpuSeconds(cpuStart);
 const listenerCpuS = (await childCpuSeconds(listener.pid!)) - listenerCpuStart;
 const states = engine.snapshot().reduce<Record<string, number>>((acc, s) => ((acc[s.state] = (acc[s.state] ?? 0) + 1), acc), {});
 await engine.stop();
+const engineRssMb = peakRssMb();
+
+// Dropped targets spread among the others, as the engine's random first probes spread them: all at the
+// end, their timeouts would stretch the run.
+const addresses: string[] = [];
+const every = reachable.length / unreachable.length;
+for (let n = 0, dropped = 0; n < reachable.length; n++) {
+  addresses.push(reachable[n]!);
+  if (dropped < unreachable.length && n + 1 >= (dropped + 1) * every) addresses.push(unreachable[dropped++]!);
+}
+let next = 0;
+const bareStarted = performance.now();
+const bareCpuStart = process.cpuUsage();
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (next < addresses.length) await tcpConnect(addresses[next++]!, PORT, TIMEOUT_MS);
+  }),
+);
+const bareS = (performance.now() - bareStarted) / 1000;
+const bareCpuS = ownCpuSeconds(bareCpuStart);
 listener.kill();
 
 const lateness = (await registry.getSingleMetric('eps_probe_probe_lateness_seconds')!.get()).values as { metricName?: string; value: number }[];
@@ -63,5 +85,10 @@ console.log(`states at end: ${JSON.stringify(states)}`);
 console.log(`probes ${probes} in ${wallS.toFixed(1)} s: ${(probes / wallS).toFixed(0)} probes/s`);
 console.log(`full rounds completed: ${roundEnds.length}, durations (s): ${roundDurations.join(', ')} (interval ${intervalMs / 1000} s)`);
 console.log(`mean probe lateness ${((latenessSum / latenessCount) * 1000).toFixed(1)} ms`);
-console.log(`CPU: engine ${cpuS.toFixed(1)} s (${((cpuS / wallS) * 100).toFixed(0)}% of one core), listener ${listenerCpuS.toFixed(1)} s`);
-console.log(`peak RSS ${peakRssMb().toFixed(0)} MB`);
+console.log(
+  `CPU: engine ${cpuS.toFixed(1)} s (${((cpuS / wallS) * 100).toFixed(0)}% of one core, ${((cpuS * 1e6) / probes).toFixed(0)} µs/probe), listener ${listenerCpuS.toFixed(1)} s`,
+);
+console.log(`peak RSS ${engineRssMb.toFixed(0)} MB`);
+console.log(
+  `bare tcpConnect, same targets once: ${(targets / bareS).toFixed(0)} probes/s, CPU ${((bareCpuS / bareS) * 100).toFixed(0)}% of one core, ${((bareCpuS * 1e6) / targets).toFixed(0)} µs/probe`,
+);

@@ -1,13 +1,38 @@
 #!/bin/sh
 # Compiles the probe benchmarks and runs one inside a throwaway network namespace (unshare -n): its
 # loopback is private, 127.64.0.0/16 is dropped there to make timeouts, and it vanishes on exit.
+# `compare` also gets a veth to a second namespace (eps-bench-tgt) whose loopback answers for
+# 10.233.97.0-10.233.110.255 and which drops 10.233.111.0/24; meanwhile the root namespace
+# blackholes the whole 10.233.96.0/20, so nothing of it can leave the machine. Both go on exit.
 # Usage: bench/probe-run.sh engine|compare [args...]   (as root)
 set -eu
 cd "$(dirname "$0")/.."
 npx tsc -p bench/tsconfig.probe.json
 name=$1
 shift
-exec unshare -n sh -c '
+if [ "$name" = compare ]; then
+  cleanup() {
+    ip netns del eps-bench-tgt 2>/dev/null || true
+    ip route del blackhole 10.233.96.0/20 2>/dev/null || true
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  cleanup
+  ip route add blackhole 10.233.96.0/20
+  ip netns add eps-bench-tgt
+  ip netns exec eps-bench-tgt sh -c '
+    ip link set lo up
+    for n in $(seq 97 111); do ip addr add 10.233.$n.0/24 dev lo; done
+    iptables -w -I INPUT -d 10.233.111.0/24 -j DROP'
+fi
+unshare -n sh -c '
   ip link set lo up
   iptables -w -I INPUT -d 127.64.0.0/16 -j DROP
+  if [ "$0" = compare ]; then
+    ip link add eps-bench0 type veth peer name eps-bench1 netns eps-bench-tgt
+    ip netns exec eps-bench-tgt sh -c "ip addr add 10.233.96.2/30 dev eps-bench1 && ip link set eps-bench1 up"
+    ip addr add 10.233.96.1/30 dev eps-bench0
+    ip link set eps-bench0 up
+    ip route add 10.233.96.0/20 via 10.233.96.2
+  fi
   exec node ".tmp/bench/bench/probe-$0.js" "$@"' "$name" "$@"

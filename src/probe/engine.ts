@@ -8,6 +8,7 @@ import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
 import { combineVerdicts, verdictOf, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
 import { ResultsCache } from './results.js';
+import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
 import { TargetWorker, type Target } from './worker.js';
 
@@ -73,8 +74,8 @@ export interface ProbeEngineDeps {
 const JITTER = 0.1;
 
 /**
- * Probes a changing set of targets, one timer per target spread over the interval, all probes through
- * one bounded pool; reports reachability changes after hysteresis.
+ * Probes a changing set of targets, planned over the interval in one scheduler, all probes through one
+ * bounded pool; reports reachability changes after hysteresis.
  */
 export class ProbeEngine {
   private options: ProbeEngineOptions;
@@ -87,13 +88,20 @@ export class ProbeEngine {
   private readonly workers = new Map<string, TargetWorker>();
   private readonly results = new ResultsCache();
   private readonly listeners = new Set<(change: ReachabilityChange) => void>();
-  /** Last input of setTargets, re-applied when the allow-list changes. */
+  /**
+   * Last input of setTargets, re-applied when the allow-list changes: the normalised accepted targets
+   * and the refused ones as given (holding the caller's objects would double the memory per target).
+   */
   private desired: Target[] = [];
   /** Refused addresses already logged; one line per address while it stays in the target set. */
   private refusedLogged = new Set<string>();
   private running = false;
   private readonly canceller = new ProbeCanceller();
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly scheduler: ProbeScheduler<TargetWorker>;
+  /** Probes handed to the pool and not finished; the scheduler hands over no more than `concurrency`. */
+  private busy = 0;
+  /** Resolves stop()'s wait once `busy` drops to 0. */
+  private onIdle: (() => void) | undefined;
   private icmp: IcmpProbe | undefined;
   /** Why ICMP could not be opened, until stop() or an options change allows another try. */
   private icmpUnavailable: string | undefined;
@@ -106,17 +114,18 @@ export class ProbeEngine {
     this.logger = deps.logger.child({ component: 'probe' });
     this.random = deps.random ?? Math.random;
     this.probers = deps.probers ?? NETWORK_PROBERS;
-    this.pool = pLimit({ concurrency: this.options.concurrency, rejectOnClear: true });
+    this.pool = pLimit(this.options.concurrency);
+    this.scheduler = new ProbeScheduler<TargetWorker>({ hasRoom: () => this.busy < this.options.concurrency, run: this.launch });
     this.metrics = new ProbeMetrics(deps.registry, {
       targets: () => this.workers.size,
       unreachable: () => this.results.unreachableCount(),
     });
   }
 
-  /** Replaces the target set; unchanged targets keep their state and timers, removed ones lose state and metric series. */
+  /** Replaces the target set; unchanged targets keep their state and planned probe, removed ones lose state and metric series. */
   setTargets(targets: readonly Target[]): TargetSetDiff {
-    this.desired = [...targets];
-    const { accepted, refused } = this.admit(targets);
+    const { accepted, refused, refusedTargets } = this.admit(targets);
+    this.desired = [...accepted.values(), ...refusedTargets];
     let removed = 0;
     let changed = 0;
     for (const [address, worker] of this.workers) {
@@ -165,12 +174,14 @@ export class ProbeEngine {
     }
     this.setTargets(this.desired);
     if (this.running && next.intervalMs < previous.intervalMs) {
-      // Timers planned with a longer interval would otherwise delay the new cadence by one old interval.
+      // Probes planned with a longer interval would otherwise delay the new cadence by one old interval.
       const now = Date.now();
       for (const worker of this.workers.values()) {
-        if (worker.isScheduled() && worker.plannedAt - now > next.intervalMs) this.scheduleFirstProbe(worker);
+        if (worker.isPlanned() && worker.plannedAt - now > next.intervalMs) this.scheduleFirstProbe(worker);
       }
     }
+    // A larger pool can take planned probes at once.
+    if (this.running) this.scheduler.drain();
   }
 
   /**
@@ -195,18 +206,22 @@ export class ProbeEngine {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    for (const worker of this.workers.values()) worker.cancel();
+    this.scheduler.clear();
+    // Queued probes never run once cleared, so they no longer count as busy.
+    this.busy -= this.pool.pendingCount;
     this.pool.clearQueue();
     this.canceller.cancelAll();
     this.closeIcmp();
     this.firstRound.end();
     this.firstRound = new FirstRound();
-    await Promise.allSettled([...this.inFlight]);
+    if (this.busy > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
+    this.onIdle = undefined;
     this.logger.info('probe engine stopped');
   }
 
   snapshot(): TargetStatus[] {
-    return [...this.workers.values()].map((worker) => {
+    const statuses: TargetStatus[] = [];
+    for (const worker of this.workers.values()) {
       const status: TargetStatus = {
         address: worker.target.address,
         owners: worker.target.owners,
@@ -215,8 +230,9 @@ export class ProbeEngine {
       };
       if (worker.lastProbeAt !== undefined) status.lastProbeAt = worker.lastProbeAt;
       if (worker.lastError !== undefined) status.lastError = worker.lastError;
-      return status;
-    });
+      statuses.push(status);
+    }
+    return statuses;
   }
 
   /** Calls `listener` for every change of a target's state; returns the function that unsubscribes. */
@@ -233,15 +249,19 @@ export class ProbeEngine {
     return this.firstRound.done;
   }
 
-  private admit(targets: readonly Target[]): { accepted: Map<string, Target>; refused: string[] } {
+  private admit(targets: readonly Target[]): { accepted: Map<string, Target>; refused: string[]; refusedTargets: Target[] } {
     const accepted = new Map<string, Target>();
     const refused: string[] = [];
+    const refusedTargets: Target[] = [];
     const refusedNow = new Set<string>();
+    const ports = new ListInterner<number>((a, b) => a - b);
+    const owners = new ListInterner<string>();
     for (const target of targets) {
       const address = canonicalAddress(target.address);
       const decision = address === undefined ? { allowed: false as const, reason: 'not an IP address' } : this.allowList.check(address);
       if (!decision.allowed || address === undefined) {
         refused.push(target.address);
+        refusedTargets.push(target);
         refusedNow.add(target.address);
         if (!this.refusedLogged.has(target.address)) {
           this.logger.warn({ address: target.address, reason: decision.allowed ? '' : decision.reason }, 'target refused by the allow-list; it will not be probed');
@@ -252,17 +272,18 @@ export class ProbeEngine {
       const existing = accepted.get(address);
       accepted.set(address, {
         address,
-        ports: uniqueSorted([...(existing?.ports ?? []), ...target.ports], (a, b) => a - b),
-        owners: uniqueSorted([...(existing?.owners ?? []), ...target.owners]),
+        ports: ports.get(existing ? [...existing.ports, ...target.ports] : target.ports),
+        owners: owners.get(existing ? [...existing.owners, ...target.owners] : target.owners),
       });
     }
     this.refusedLogged = refusedNow;
-    return { accepted, refused };
+    return { accepted, refused, refusedTargets };
   }
 
   private removeWorker(worker: TargetWorker): void {
     const { address } = worker.target;
-    worker.stop();
+    worker.stopped = true;
+    this.scheduler.remove(worker);
     this.workers.delete(address);
     this.results.delete(address);
     this.metrics.deleteTarget(address);
@@ -270,49 +291,60 @@ export class ProbeEngine {
   }
 
   private scheduleFirstProbe(worker: TargetWorker): void {
-    worker.schedule(this.random() * this.options.intervalMs, this.runProbe);
+    this.scheduler.plan(worker, Date.now() + this.random() * this.options.intervalMs);
   }
 
-  /** One turn of a target's loop: probe through the pool, record, plan the next turn. Never throws. */
-  private readonly runProbe = (worker: TargetWorker): void => {
-    const task = this.pool(() => {
-      const probe = this.probeTarget(worker);
-      this.inFlight.add(probe);
-      void probe.finally(() => this.inFlight.delete(probe));
-      return probe;
-    });
-    task.then(
-      ({ verdict, outcomes }) => {
-        if (this.running && !worker.stopped) this.record(worker, verdict, outcomes);
-      },
-      () => undefined, // the queue was cleared by stop()
-    );
+  /** Hands a due target to the pool (the scheduler calls it only while `busy < concurrency`). */
+  private readonly launch = (worker: TargetWorker): void => {
+    this.busy += 1;
+    void this.pool(this.turn, worker);
   };
+
+  /** One turn of a target's loop: probe, record, plan the next turn, release the slot. Never rejects. */
+  private readonly turn = async (worker: TargetWorker): Promise<void> => {
+    try {
+      const { verdict, outcomes } = await this.probeTarget(worker);
+      if (this.running && !worker.stopped) this.record(worker, verdict, outcomes);
+    } catch (err) {
+      // A throwing listener is caught in emit(); anything else here is a bug that must not stop the engine.
+      this.logger.error({ err, address: worker.target.address }, 'recording a probe failed');
+    } finally {
+      this.busy -= 1;
+      if (this.busy === 0) this.onIdle?.();
+      if (this.running) this.scheduler.drain();
+    }
+  };
+
+  /** Whether a probe result settles a target's multi-port TCP probe (the other ports are then abandoned). */
+  private readonly isAnswer = (result: ProbeResult): boolean => verdictOf(result, this.options.refusedIsReachable) === 'success';
 
   private async probeTarget(worker: TargetWorker): Promise<{ verdict: Verdict; outcomes: ProbeOutcome[] }> {
     this.metrics.probeStarted(Date.now() - worker.plannedAt);
-    const { address, ports } = worker.target;
-    const { timeoutMs, refusedIsReachable } = this.options;
-    const protocols = this.protocolsFor(ports.length > 0);
+    const { refusedIsReachable } = this.options;
+    const protocols = this.protocolsFor(worker.target.ports.length > 0);
     if (protocols.length === 0) {
       const error = `no TCP port to probe and ICMP unavailable (${this.icmpUnavailable ?? 'mode tcp'})`;
       return { verdict: 'error', outcomes: [{ protocol: 'icmp', result: 'error', durationMs: 0, error }] };
     }
-    const isAnswer = (result: ProbeResult): boolean => verdictOf(result, refusedIsReachable) === 'success';
-    const outcomes = await Promise.all(
-      protocols.map(async (protocol): Promise<ProbeOutcome> => {
-        try {
-          if (protocol === 'tcp') return await this.probers.tcp(address, ports, timeoutMs, isAnswer, this.canceller);
-          return await this.icmp!.ping(address, timeoutMs);
-        } catch (err) {
-          // A bug in a prober must cost one probe, not the target's loop.
-          this.logger.error({ err, address, protocol }, 'prober threw; counted as a probe error');
-          return { protocol, result: 'error', durationMs: 0, error: String(err) };
-        }
-      }),
-    );
+    // One protocol (the usual case) without Promise.all and its arrays: this runs for every probe.
+    const outcomes =
+      protocols.length === 1
+        ? [await this.probeWith(protocols[0]!, worker.target)]
+        : await Promise.all(protocols.map((protocol) => this.probeWith(protocol, worker.target)));
     for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
     return { verdict: combineVerdicts(outcomes.map((o) => verdictOf(o.result, refusedIsReachable))), outcomes };
+  }
+
+  private async probeWith(protocol: Protocol, { address, ports }: Target): Promise<ProbeOutcome> {
+    const { timeoutMs } = this.options;
+    try {
+      if (protocol === 'tcp') return await this.probers.tcp(address, ports, timeoutMs, this.isAnswer, this.canceller);
+      return await this.icmp!.ping(address, timeoutMs);
+    } catch (err) {
+      // A bug in a prober must cost one probe, not the target's loop.
+      this.logger.error({ err, address, protocol }, 'prober threw; counted as a probe error');
+      return { protocol, result: 'error', durationMs: 0, error: String(err) };
+    }
   }
 
   /** Which probers apply to a target; ICMP stands in for TCP when the target has no port. */
@@ -328,7 +360,8 @@ export class ProbeEngine {
 
   private record(worker: TargetWorker, verdict: Verdict, outcomes: readonly ProbeOutcome[]): void {
     const { address } = worker.target;
-    worker.lastProbeAt = Date.now();
+    const now = Date.now();
+    worker.lastProbeAt = now;
     worker.lastError =
       verdict === 'success'
         ? undefined
@@ -341,7 +374,7 @@ export class ProbeEngine {
     }
     if (worker.health.state !== 'unknown' || verdict === 'error') this.firstRound.settle(address);
     const delayMs = nextDelayMs(worker.health, verdict, this.options);
-    worker.schedule(delayMs * (1 + JITTER * (2 * this.random() - 1)), this.runProbe);
+    this.scheduler.plan(worker, now + delayMs * (1 + JITTER * (2 * this.random() - 1)));
   }
 
   private emit(change: ReachabilityChange): void {
@@ -422,8 +455,25 @@ class FirstRound {
   }
 }
 
-function uniqueSorted<T>(values: readonly T[], compare?: (a: T, b: T) => number): T[] {
-  return [...new Set(values)].sort(compare);
+/**
+ * Sorted unique lists, one frozen array per distinct list: the endpoints of a service share their
+ * ports and owners, so 100k targets hold a handful of arrays instead of 200k.
+ */
+class ListInterner<T> {
+  private readonly lists = new Map<string, T[]>();
+
+  constructor(private readonly compare?: (a: T, b: T) => number) {}
+
+  get(values: readonly T[]): T[] {
+    // Ports are numbers and owners "namespace/name": neither contains a newline.
+    const key = values.join('\n');
+    let list = this.lists.get(key);
+    if (!list) {
+      list = Object.freeze([...new Set(values)].sort(this.compare)) as T[];
+      this.lists.set(key, list);
+    }
+    return list;
+  }
 }
 
 function sameTarget(a: Target, b: Target): boolean {

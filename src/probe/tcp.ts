@@ -85,14 +85,25 @@ export function tcpConnect(address: string, port: number, timeoutMs: number, can
  * Connects to every port of a target at once; the target answers if any port does. Once a port gives
  * an answer that settles the probe, the other connections are abandoned.
  */
-export async function tcpConnectAnyPort(
+export function tcpConnectAnyPort(
   address: string,
   ports: readonly number[],
   timeoutMs: number,
   isAnswer: (result: ProbeResult) => boolean,
   canceller?: ProbeCanceller,
 ): Promise<ProbeOutcome> {
+  // Not async: one port is the usual case, and an async wrapper would cost a promise per probe.
   if (ports.length === 1) return tcpConnect(address, ports[0]!, timeoutMs, canceller);
+  return tcpConnectPorts(address, ports, timeoutMs, isAnswer, canceller);
+}
+
+async function tcpConnectPorts(
+  address: string,
+  ports: readonly number[],
+  timeoutMs: number,
+  isAnswer: (result: ProbeResult) => boolean,
+  canceller?: ProbeCanceller,
+): Promise<ProbeOutcome> {
   const started = performance.now();
   const siblings = new ProbeCanceller();
   const cancelSiblings = (): void => siblings.cancelAll();

@@ -291,6 +291,16 @@ describe('ProbeEngine lifecycle', () => {
     expect(engine.snapshot().map((s) => s.address)).toEqual(['10.0.0.1']);
   });
 
+  it('admits a refused target once a wider allow-list covers it, merged duplicates included', () => {
+    const { engine } = setup();
+    engine.setTargets([target('10.0.0.1', ['ns/b'], [443]), target('10.0.0.1', ['ns/a']), target('192.168.0.1')]);
+    engine.updateOptions({ ...BASE, allowCidrs: [...BASE.allowCidrs!, '192.168.0.0/16'] });
+    expect(engine.snapshot().map(({ address, owners, ports }) => ({ address, owners, ports }))).toEqual([
+      { address: '10.0.0.1', owners: ['ns/a', 'ns/b'], ports: [80, 443] },
+      { address: '192.168.0.1', owners: ['ns/svc'], ports: [80] },
+    ]);
+  });
+
   it('rejects a bad option with a TypeError naming it and keeps the old options', () => {
     const { engine } = setup();
     expect(() => engine.updateOptions({ ...BASE, failureThreshold: 0 })).toThrow(/^failureThreshold must be/);

@@ -1,0 +1,247 @@
+// The probe engine against standard tools, in the same run and over the same targets:
+//  - ICMP: the engine (mode icmp) vs fping, addresses in a second namespace (probe-run.sh sets it up);
+//  - TCP: the engine vs Prometheus' blackbox_exporter (tcp_connect module), driven at the same concurrency,
+//    loopback targets as in probe-engine.ts.
+// Each side probes every target at least `rounds` times (timeout 1000 ms) as fast as it can; the
+// duration is until the last target had its rounds. Printed per side: duration, probes/s, CPU seconds
+// and µs per probe, peak RSS; then the ratios of probes/s, CPU per probe and RSS. Durations are not
+// compared: the engine never has two probes of one target in flight, so a dropped target needs
+// `rounds` × timeout, while fping sends a target's rounds 1 ms apart and waits for one timeout.
+// Run: bench/probe-run.sh compare [icmpTargets=3000] [tcpTargets=10000] [rounds=3] [concurrency=512]
+import { execFile, spawn } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { Agent, request } from 'node:http';
+import { promisify } from 'node:util';
+import pLimit from 'p-limit';
+import { Registry } from 'prom-client';
+import { createLogger } from '../src/log.js';
+import { NETWORK_PROBERS, ProbeEngine, type ProbeMode, type Probers } from '../src/probe/index.js';
+import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
+
+const TIMEOUT_MS = 1000;
+const TCP_PORT = 8080;
+const UNREACHABLE_SHARE = 0.05;
+const EXPORTER_ADDRESS = '127.0.0.1:19115';
+
+interface Figures {
+  name: string;
+  probes: number;
+  seconds: number;
+  cpuS: number;
+  rssMb: number;
+  /** Answered probes (success, or refused for TCP). */
+  answered: number;
+}
+
+/**
+ * ICMP targets in the namespace probe-run.sh creates: it answers for 10.233.97.0–10.233.110.255 and
+ * drops 10.233.111.0/24, so a share of them times out.
+ */
+function icmpAddresses(count: number): string[] {
+  const dropped = Math.round(count * UNREACHABLE_SHARE);
+  if (count - dropped > 14 * 254 || dropped > 254) throw new RangeError(`at most ${14 * 254} answering and 254 dropped ICMP targets`);
+  const at = (n: number): string => `10.233.${97 + Math.floor(n / 254)}.${(n % 254) + 1}`;
+  const up = Array.from({ length: count - dropped }, (_, n) => at(n));
+  const down = Array.from({ length: dropped }, (_, n) => `10.233.111.${(n % 254) + 1}`);
+  return [...up, ...down];
+}
+
+/**
+ * One side of a comparison, run in a child process of its own (so its CPU and RSS are its own): the
+ * engine with intervalMs 1 and fastIntervalMs 0, so every target is due again as soon as its probe
+ * ends and the pool is the only limit; done when every target was probed `rounds` times.
+ */
+async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number, concurrency: number): Promise<void> {
+  const perTarget = new Map<string, number>();
+  let probes = 0;
+  let answered = 0;
+  let covered = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const count = (address: string, result: string): void => {
+    probes += 1;
+    if (result === 'success' || result === 'refused') answered += 1;
+    const seen = (perTarget.get(address) ?? 0) + 1;
+    perTarget.set(address, seen);
+    if (seen === rounds && ++covered === addresses.length) done();
+  };
+  const probers: Probers = {
+    tcp: async (...args) => {
+      const outcome = await NETWORK_PROBERS.tcp(...args);
+      count(args[0], outcome.result);
+      return outcome;
+    },
+    openIcmp: (logger) => {
+      const icmp = NETWORK_PROBERS.openIcmp(logger);
+      return {
+        ping: async (address, timeoutMs) => {
+          const outcome = await icmp.ping(address, timeoutMs);
+          count(address, outcome.result);
+          return outcome;
+        },
+        close: () => icmp.close(),
+      };
+    },
+  };
+  const engine = new ProbeEngine(
+    { intervalMs: 1, fastIntervalMs: 0, timeoutMs: TIMEOUT_MS, concurrency, mode, icmpUnavailable: 'fail', allowCidrs: ['127.0.0.0/8', '10.233.96.0/20'] },
+    { logger: createLogger({ level: 'warn' }), registry: new Registry(), probers },
+  );
+  engine.setTargets(addresses.map((address) => ({ address, ports: mode === 'tcp' ? [TCP_PORT] : [], owners: ['bench/svc'] })));
+  const cpuStart = process.cpuUsage();
+  const started = performance.now();
+  await engine.start();
+  await finished;
+  const seconds = (performance.now() - started) / 1000;
+  const cpuS = ownCpuSeconds(cpuStart);
+  await engine.stop();
+  const figures: Figures = { name: `engine ${mode}`, probes, seconds, cpuS, rssMb: peakRssMb(), answered };
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+/** Runs engineSweep in a child process (this file with `sweep` arguments) and reads its figures. */
+async function engineInChild(mode: ProbeMode, addresses: string[], rounds: number, concurrency: number): Promise<Figures> {
+  const file = `.tmp/bench/targets-${mode}.txt`;
+  await writeFile(file, addresses.join('\n'));
+  const { stdout } = await promisify(execFile)(process.execPath, [process.argv[1]!, 'sweep', mode, file, String(rounds), String(concurrency)], {
+    maxBuffer: 1 << 20,
+  });
+  await rm(file);
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Figures;
+}
+
+/** fping at its fastest pacing as root (-i 0: no gap between packets, -p 1: 1 ms between rounds of a target), no retries. */
+async function fping(addresses: string[], rounds: number): Promise<Figures> {
+  const started = performance.now();
+  // GNU time prints user, system seconds and peak RSS (KiB) of fping on the last stderr line.
+  const child = spawn('/usr/bin/time', ['-f', '%U %S %M', 'fping', '-q', '-c', String(rounds), '-p', '1', '-i', '0', '-r', '0', '-t', String(TIMEOUT_MS), '-f', '-'], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  child.stdin.end(addresses.join('\n'));
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  await new Promise((resolve) => child.once('close', resolve));
+  const seconds = (performance.now() - started) / 1000;
+  const lines = stderr.trim().split('\n');
+  const [user, system, rssKb] = lines.at(-1)!.split(' ').map(Number);
+  // Per target: "10.233.97.1 : xmt/rcv/%loss = 3/3/0%, min/avg/max = ...".
+  let probes = 0;
+  let answered = 0;
+  for (const match of stderr.matchAll(/xmt\/rcv\/%loss = (\d+)\/(\d+)\//g)) {
+    probes += Number(match[1]);
+    answered += Number(match[2]);
+  }
+  return { name: 'fping', probes, seconds, cpuS: user! + system!, rssMb: rssKb! / 1024, answered };
+}
+
+/** Our own blackbox_exporter on loopback, with a tcp_connect module of TIMEOUT_MS. */
+async function startExporter(): Promise<{ pid: number; stop: () => void }> {
+  const config = '.tmp/bench/blackbox.yml';
+  await writeFile(config, `modules:\n  tcp_connect:\n    prober: tcp\n    timeout: ${TIMEOUT_MS / 1000}s\n`);
+  const child = spawn('prometheus-blackbox-exporter', [`--config.file=${config}`, `--web.listen-address=${EXPORTER_ADDRESS}`, '--log.level=error'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await get('/-/healthy');
+      break;
+    } catch (err) {
+      if (attempt === 50) throw new Error('blackbox_exporter did not start', { cause: err });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return { pid: child.pid!, stop: () => child.kill() };
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: Infinity });
+
+function get(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const [host, port] = EXPORTER_ADDRESS.split(':');
+    request({ host, port: Number(port), path, agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve(body));
+    })
+      .on('error', reject)
+      .end();
+  });
+}
+
+/** Every target `rounds` times through /probe, `concurrency` requests in flight; the exporter's own CPU and peak RSS. */
+async function blackbox(addresses: string[], rounds: number, concurrency: number): Promise<{ exporter: Figures; driverCpuS: number }> {
+  const exporter = await startExporter();
+  const limit = pLimit(concurrency);
+  const cpuBefore = await childCpuSeconds(exporter.pid);
+  const driverStart = process.cpuUsage();
+  const started = performance.now();
+  let answered = 0;
+  const jobs: Promise<void>[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const address of addresses) {
+      jobs.push(
+        limit(async () => {
+          const body = await get(`/probe?module=tcp_connect&target=${address}:${TCP_PORT}`);
+          if (/^probe_success 1$/m.test(body)) answered += 1;
+        }),
+      );
+    }
+  }
+  await Promise.all(jobs);
+  const seconds = (performance.now() - started) / 1000;
+  const driverCpuS = ownCpuSeconds(driverStart);
+  const cpuS = (await childCpuSeconds(exporter.pid)) - cpuBefore;
+  const status = await readFile(`/proc/${exporter.pid}/status`, 'utf8');
+  const rssMb = Number(/^VmHWM:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+  exporter.stop();
+  agent.destroy();
+  return { exporter: { name: 'blackbox_exporter', probes: addresses.length * rounds, seconds, cpuS, rssMb, answered }, driverCpuS };
+}
+
+function row(f: Figures): string {
+  const perProbeUs = (f.cpuS * 1e6) / f.probes;
+  return `${f.name.padEnd(18)} ${String(f.probes).padStart(7)} probes (${f.answered} answered) in ${f.seconds.toFixed(2)} s: ${(f.probes / f.seconds).toFixed(0).padStart(6)} probes/s, CPU ${f.cpuS.toFixed(2)} s (${perProbeUs.toFixed(0)} µs/probe), peak RSS ${f.rssMb.toFixed(0)} MB`;
+}
+
+function ratios(engine: Figures, tool: Figures): string {
+  const rate = (f: Figures): number => f.probes / f.seconds;
+  const cpu = (f: Figures): number => f.cpuS / f.probes;
+  return `engine/${tool.name}: probes/s ×${(rate(engine) / rate(tool)).toFixed(2)}, CPU per probe ×${(cpu(engine) / cpu(tool)).toFixed(2)}, peak RSS ×${(engine.rssMb / tool.rssMb).toFixed(2)}`;
+}
+
+async function main(): Promise<void> {
+  const [icmpCount = 3000, tcpCount = 10_000, rounds = 3, concurrency = 512] = process.argv.slice(2).map(Number);
+  const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
+  console.log(`rounds ${rounds}, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}, ${UNREACHABLE_SHARE * 100}% of targets dropped; load average at start ${load}`);
+
+  const icmpTargets = icmpAddresses(icmpCount);
+  const icmpEngine = await engineInChild('icmp', icmpTargets, rounds, concurrency);
+  const icmpTool = await fping(icmpTargets, rounds);
+  console.log(`\nICMP, ${icmpCount} targets in a namespace`);
+  console.log(row(icmpEngine));
+  console.log(row(icmpTool));
+  console.log(ratios(icmpEngine, icmpTool));
+
+  const { reachable, unreachable } = benchAddresses(tcpCount, UNREACHABLE_SHARE);
+  const tcpTargets = [...reachable, ...unreachable];
+  const listener = await startListener(TCP_PORT);
+  try {
+    const tcpEngine = await engineInChild('tcp', tcpTargets, rounds, concurrency);
+    const { exporter, driverCpuS } = await blackbox(tcpTargets, rounds, concurrency);
+    console.log(`\nTCP connect, ${tcpCount} targets on loopback`);
+    console.log(row(tcpEngine));
+    console.log(`${row(exporter)} (+ ${driverCpuS.toFixed(2)} s CPU in our HTTP driver)`);
+    console.log(ratios(tcpEngine, exporter));
+  } finally {
+    listener.kill();
+  }
+}
+
+if (process.argv[2] === 'sweep') {
+  const [, mode, file, rounds, concurrency] = process.argv.slice(2);
+  const addresses = (await readFile(file!, 'utf8')).split('\n');
+  await engineSweep(mode as ProbeMode, addresses, Number(rounds), Number(concurrency));
+} else {
+  await main();
+}
