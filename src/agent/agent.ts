@@ -39,6 +39,8 @@ export interface AgentOptions {
 
 const DEFAULT_DEBOUNCE_MS = 100;
 const DEFAULT_INFORMER_STALE_MS = 2 * 60_000;
+/** Reachability changes within this window are published as one view. */
+const PUBLISH_DEBOUNCE_MS = 20;
 /** How often live membership is recomputed (reports age out without any event). */
 const MEMBERSHIP_CHECK_MS = 5_000;
 
@@ -56,6 +58,7 @@ export class Agent {
   private serviceImports?: SupervisedInformer<ServiceImport>;
   private members: string[] = [];
   private debounceTimer?: NodeJS.Timeout;
+  private publishTimer?: NodeJS.Timeout;
   private membershipTimer?: NodeJS.Timeout;
   private firstRoundDone = false;
   private stopping = false;
@@ -134,7 +137,7 @@ export class Agent {
     await Promise.all([this.serviceImports.start(), this.slices.start(), this.reports.start()]);
     this.members = this.currentMembers();
     this.syncTargets();
-    this.engine.onChange(() => this.publishView());
+    this.engine.onChange(() => this.schedulePublish());
     await this.engine.start();
     this.membershipTimer = setInterval(() => this.checkMembership(), MEMBERSHIP_CHECK_MS);
     this.membershipTimer.unref();
@@ -149,6 +152,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopping = true;
     clearTimeout(this.debounceTimer);
+    clearTimeout(this.publishTimer);
     clearInterval(this.membershipTimer);
     for (const informer of [this.serviceImports, this.slices, this.reports]) informer?.stop();
     this.configWatch.stop();
@@ -222,6 +226,18 @@ export class Agent {
       this.logger.info({ ...diff, refused: diff.refused.length, total: mine.length }, 'target set updated');
     }
     this.publishView();
+  }
+
+  /**
+   * Changes come in bursts (a cut link makes many targets fail together); one view per burst keeps
+   * snapshot() of 100k targets off the hot path, for a few milliseconds of latency.
+   */
+  private schedulePublish(): void {
+    if (this.publishTimer) return;
+    this.publishTimer = setTimeout(() => {
+      this.publishTimer = undefined;
+      this.publishView();
+    }, PUBLISH_DEBOUNCE_MS);
   }
 
   private publishView(): void {

@@ -24,7 +24,7 @@ import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../report/addresses.js';
 import { aggregate, type Verdict } from '../report/aggregate.js';
-import { addressesByServiceImport, buildTargets, indexSyncedSlices, syncedSliceChangeFilter } from '../report/targets.js';
+import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED } from '../report/types.js';
 import { desiredSlice } from './prune.js';
 import type { LeaderElector } from './leader.js';
@@ -172,7 +172,13 @@ export class Controller {
     });
     await Promise.all([this.reports.start(), this.slices.start(), this.serviceImports.start()]);
     this.leader.onChange((leading) => {
-      if (leading) this.schedule();
+      if (leading) {
+        this.schedule();
+      } else {
+        // Only the leader's figures mean anything.
+        this.metrics.disconnected.reset();
+        this.metrics.heldBack.reset();
+      }
     });
     this.resyncTimer = setInterval(() => this.schedule(), this.options.resyncMs ?? DEFAULT_RESYNC_MS);
     this.resyncTimer.unref();
@@ -236,7 +242,11 @@ export class Controller {
   }
 
   private async reconcileAll(): Promise<void> {
-    const serviceImports = this.serviceImports!.list();
+    // ServiceImports outside the namespace filter are not ours to touch, whatever their annotation says.
+    const serviceImports = this.serviceImports!.list().filter((si) => namespaceAllowed(si.metadata.namespace, this.config.namespaces));
+    // Series of ServiceImports that are gone (or filtered out) disappear with the next pass.
+    this.metrics.disconnected.reset();
+    this.metrics.heldBack.reset();
     const slices = this.slices.list();
     const all = this.reports.list().map((r) => r.spec).filter((spec) => spec?.nodeName);
     const now = new Date();

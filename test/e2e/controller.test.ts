@@ -3,6 +3,8 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlaneState } from '../harness/cluster.js';
+import { freshNamespace } from '../harness/cluster.js';
+import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '../harness/fixtures.js';
 import { createScenario, type Scenario } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
@@ -60,6 +62,20 @@ describe('controller', () => {
 
   afterAll(async () => {
     await s?.destroy();
+  });
+
+  it('leaves ServiceImports outside its namespace filter alone, whatever their annotation says', async () => {
+    const other = await freshNamespace('ctrl-other');
+    await s.kc.makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
+      group: MCS_GROUP, version: MCS_VERSION, namespace: other, plural: 'serviceimports',
+      body: makeServiceImport({ name: 'web', namespace: other, addresses: ['10.233.41.2'], disconnected: '10.233.41.2' }),
+    });
+    const body = makeEndpointSlice({ name: 'web-x', namespace: other, service: 'web', addresses: ['10.233.41.2', '10.233.41.3'] });
+    const discovery = s.kc.makeApiClient(k8s.DiscoveryV1Api);
+    await discovery.createNamespacedEndpointSlice({ namespace: other, body });
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const slice = await discovery.readNamespacedEndpointSlice({ namespace: other, name: 'web-x' });
+    expect((slice.endpoints ?? []).flatMap((e) => e.addresses)).toEqual(['10.233.41.2', '10.233.41.3']);
   });
 
   it('prunes a cut pod from the annotation and the slice in time, and restores the exact endpoint', async () => {
