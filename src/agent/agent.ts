@@ -63,6 +63,11 @@ export class Agent {
   private firstRoundDone = false;
   private stopping = false;
   private lastView?: NodeView;
+  /**
+   * What this node's report said before a restart. A target whose state is still unknown (its first
+   * probes have not settled) keeps that verdict, so that a restart never flips the report.
+   */
+  private inheritedUnreachable = new Set<string>();
   /** Invalid inputs already logged, so each is logged and counted once. */
   private readonly reportedInvalid = new Set<string>();
   private readonly invalidInputs: Counter<'kind'>;
@@ -136,6 +141,8 @@ export class Agent {
     this.reports.onChange(() => this.checkMembership());
     await Promise.all([this.serviceImports.start(), this.slices.start(), this.reports.start()]);
     this.members = this.currentMembers();
+    const ownReport = this.reports.get(this.options.nodeName)?.spec;
+    this.inheritedUnreachable = new Set(ownReport?.serviceImports.flatMap((view) => view.unreachable) ?? []);
     this.syncTargets();
     this.engine.onChange(() => this.schedulePublish());
     await this.engine.start();
@@ -242,7 +249,10 @@ export class Agent {
 
   private publishView(): void {
     if (!this.firstRoundDone || this.stopping) return;
-    const view = buildNodeView({ states: this.engine.snapshot(), suspectShare: this.config.selfIsolationShare });
+    const states = this.engine.snapshot().map((target) =>
+      target.state === 'unknown' && this.inheritedUnreachable.has(target.address) ? { ...target, state: 'unreachable' as const } : target,
+    );
+    const view = buildNodeView({ states, suspectShare: this.config.selfIsolationShare });
     this.trackView(view);
     void this.publisher.update(view, {
       agentVersion: VERSION,

@@ -1,7 +1,7 @@
 // Faults on a control plane of this file's own (it kills and restarts apiserver and etcd):
 // crashes while links change, agent restarts, racing writers, flapping links.
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../harness/controlplane.js';
 import { kosmosPrune } from '../harness/fixtures.js';
 import { createScenario, SLICE, type Scenario } from '../harness/scenario.js';
@@ -41,6 +41,11 @@ describe('faults', () => {
     for (const host of HOSTS) s.startAgent(host);
     s.startController('c1');
     for (const host of HOSTS) await until(`report of ${host}`, async () => (await s.report(host))?.targetsProbed === 4);
+  });
+
+  // A failed test must not leave a link cut for the next one.
+  afterEach(async () => {
+    for (const pod of Object.keys(s?.pods ?? {})) await s.topology.restorePod(pod);
   });
 
   afterAll(async () => {
