@@ -6,17 +6,10 @@
 import os from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import { ControlPlane } from '../test/harness/controlplane.js';
-import { createScenario, SLICE } from '../test/harness/scenario.js';
+import { createScenario, SLICE, fastProbeConfig } from '../test/harness/scenario.js';
 
 const CUTS = Number(process.argv[2] ?? 20);
-const CONFIG = `probe:
-  mode: tcp
-  interval: 1s
-  timeout: 500ms
-  fastInterval: 200ms
-  failureThreshold: 2
-  successThreshold: 2
-heartbeatPeriod: 30s`;
+const CONFIG = fastProbeConfig(`heartbeatPeriod: 30s`);
 
 function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -3,16 +3,9 @@
 // namespaces and the controller; then a link is cut and restored while you watch.
 import { execFileSync } from 'node:child_process';
 import { ControlPlane } from '../test/harness/controlplane.js';
-import { createScenario, SERVICE, SLICE, type Scenario } from '../test/harness/scenario.js';
+import { createScenario, SERVICE, SLICE, type Scenario, fastProbeConfig } from '../test/harness/scenario.js';
 
-const CONFIG = `probe:
-  mode: tcp
-  interval: 1s
-  timeout: 500ms
-  fastInterval: 200ms
-  failureThreshold: 2
-  successThreshold: 2
-heartbeatPeriod: 5s`;
+const CONFIG = fastProbeConfig(`heartbeatPeriod: 5s`);
 
 const bold = (text: string): string => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const step = (text: string): void => console.log(`\n${bold(`==> ${text}`)}`);

@@ -5,17 +5,10 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlaneState } from '../harness/cluster.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '../harness/fixtures.js';
-import { POD_PORT, createScenario, type Scenario } from '../harness/scenario.js';
+import { POD_PORT, createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
-const CONFIG = `probe:
-  mode: both
-  interval: 1s
-  timeout: 500ms
-  fastInterval: 200ms
-  failureThreshold: 2
-  successThreshold: 2
-heartbeatPeriod: 5s`;
+const CONFIG = fastProbeConfig(`heartbeatPeriod: 5s`, 'both');
 
 /** Packets that reached pod p3's namespace from anywhere (an iptables counter inside it). */
 function packetsIntoOutsider(s: Scenario): number {

@@ -13,7 +13,7 @@ import { DEFAULT_CONFIG, parseConfig } from '../../src/config/config.js';
 import { controlPlaneState, serviceAccountConfig } from '../harness/cluster.js';
 import { ControlPlane } from '../harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION } from '../harness/fixtures.js';
-import { SERVICE, SLICE, createScenario, type Scenario } from '../harness/scenario.js';
+import { SERVICE, SLICE, createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
@@ -31,14 +31,7 @@ interface ManifestObject {
 
 const manifest = parseAllDocuments(readFileSync(MANIFEST, 'utf8')).map((doc) => doc.toJS() as ManifestObject);
 
-const CONFIG = `probe:
-  mode: tcp
-  interval: 1s
-  timeout: 500ms
-  fastInterval: 200ms
-  failureThreshold: 2
-  successThreshold: 2
-heartbeatPeriod: 2s`;
+const CONFIG = fastProbeConfig(`heartbeatPeriod: 2s`);
 
 async function kubectl(args: string[]): Promise<{ stdout: string; stderr: string }> {
   try {

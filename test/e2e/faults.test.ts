@@ -4,20 +4,13 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlane } from '../harness/controlplane.js';
 import { kosmosPrune } from '../harness/fixtures.js';
-import { createScenario, SLICE, type Scenario } from '../harness/scenario.js';
+import { createScenario, SLICE, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
-const CONFIG = `probe:
-  mode: tcp
-  interval: 1s
-  timeout: 500ms
-  fastInterval: 200ms
-  failureThreshold: 2
-  successThreshold: 2
-heartbeatPeriod: 2s
+const CONFIG = fastProbeConfig(`heartbeatPeriod: 2s
 selfIsolationShare: 0.8
 controller:
-  reportStaleAfter: 30s`;
+  reportStaleAfter: 30s`);
 
 const HOSTS = ['n1', 'n2', 'n3'];
 

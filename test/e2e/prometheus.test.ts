@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { controlPlaneState } from '../harness/cluster.js';
 import { freePort } from '../harness/controlplane.js';
-import { AGENT_METRICS_PORT, createScenario, type Scenario } from '../harness/scenario.js';
+import { AGENT_METRICS_PORT, createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
@@ -18,14 +18,7 @@ const PROMETHEUS = '/usr/bin/prometheus';
 const PROMTOOL = '/usr/bin/promtool';
 const RULES = path.resolve(import.meta.dirname, '../../deploy/prometheus-rules.yaml');
 
-const CONFIG = `probe:
-  mode: tcp
-  interval: 1s
-  timeout: 500ms
-  fastInterval: 200ms
-  failureThreshold: 2
-  successThreshold: 2
-heartbeatPeriod: 2s`;
+const CONFIG = fastProbeConfig(`heartbeatPeriod: 2s`);
 
 interface Sample {
   metric: Record<string, string>;

@@ -1,20 +1,13 @@
 // probeReplicas: each target is probed by R agents chosen by rendezvous hashing over the live agents.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlPlaneState } from '../harness/cluster.js';
-import { createScenario, type Scenario } from '../harness/scenario.js';
+import { createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
-const CONFIG = `probe:
-  mode: tcp
-  interval: 1s
-  timeout: 500ms
-  fastInterval: 200ms
-  failureThreshold: 2
-  successThreshold: 2
-heartbeatPeriod: 2s
+const CONFIG = fastProbeConfig(`heartbeatPeriod: 2s
 probeReplicas: 1
 controller:
-  reportStaleAfter: 6s`;
+  reportStaleAfter: 6s`);
 
 const HOSTS = ['n1', 'n2', 'n3'];
 const PODS = 6;

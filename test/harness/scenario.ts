@@ -17,6 +17,21 @@ export const AGENT_METRICS_PORT = 9464;
 export const SERVICE = 'web';
 export const SLICE = 'web-member1';
 
+/**
+ * The fast probe settings every scenario uses (interval 1 s, timeout 500 ms, thresholds 2/2, fast
+ * confirmation 200 ms: detection in ~1.2–2.2 s), plus `rest`: more top-level config.yaml lines.
+ */
+export function fastProbeConfig(rest: string, mode: 'tcp' | 'icmp' | 'both' = 'tcp'): string {
+  return `probe:
+  mode: ${mode}
+  interval: 1s
+  timeout: 500ms
+  fastInterval: 200ms
+  failureThreshold: 2
+  successThreshold: 2
+${rest}`;
+}
+
 export interface ScenarioOptions {
   /** Topology name (≤ 5 chars) and its subnet, unique per test file. */
   name: string;
