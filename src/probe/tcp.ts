@@ -17,6 +17,9 @@ const LOCAL_ERROR_CODES = new Set([
   'ABORT_ERR',
 ]);
 
+/** A timeout decided after this many times its planned duration is counted as a local error. */
+const LATE_VERDICT_FACTOR = 2;
+
 function resultOfConnectError(code: string): ProbeResult {
   // Both mean a RST came back: refused before the handshake completed, reset just after it.
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET') return 'refused';
@@ -67,7 +70,17 @@ export function tcpConnect(address: string, port: number, timeoutMs: number, can
     };
     const onCancel = (): void => finish('error', 'ABORT_ERR');
     canceller?.add(onCancel);
-    socket.setTimeout(timeoutMs, () => finish('timeout', 'ETIMEDOUT'));
+    socket.setTimeout(timeoutMs, () => {
+      // Node runs due timers before it polls sockets: after the event loop was busy, an answer may
+      // already wait in the kernel while this timer fires. Deciding after this turn's poll phase
+      // (setImmediate) lets that answer win instead of a false timeout.
+      setImmediate(() => {
+        // A verdict reached far later than planned says the loop was starved, not that the target
+        // is gone: an error (never a failure), so an overloaded agent cannot prune healthy endpoints.
+        if (performance.now() - started > timeoutMs * LATE_VERDICT_FACTOR) finish('error', 'ELOOPLAG');
+        else finish('timeout', 'ETIMEDOUT');
+      });
+    });
     socket.once('connect', () => finish('success'));
     socket.on('error', (err: NodeJS.ErrnoException) => {
       const code = err.code ?? err.message;

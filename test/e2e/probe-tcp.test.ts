@@ -40,6 +40,17 @@ describe('tcpConnect on loopback', () => {
     expect(await tcpConnect('127.0.0.3', closedPort, 1000)).toMatchObject({ result: 'refused', error: 'ECONNREFUSED' });
   });
 
+  it('takes an answer that arrived while the event loop was blocked over a timeout due at the same time', async () => {
+    // The RST arrives during the busy wait, and the 50 ms timeout falls due during it too; the loop
+    // then runs the timer before it reads the socket.
+    const pending = tcpConnect('127.0.0.3', closedPort, 50);
+    const until = performance.now() + 80;
+    while (performance.now() < until) {
+      // busy: an overloaded agent
+    }
+    expect((await pending).result).toBe('refused');
+  });
+
   it('answers for a target when any of its ports answers', async () => {
     const outcome = await tcpConnectAnyPort('127.0.0.2', [closedPort, port], 1000, (r) => r === 'success');
     expect(outcome.result).toBe('success');
