@@ -34,14 +34,13 @@ export interface ControllerOptions {
   configName: string;
   /** A pass waits this long for more events, so a burst costs one pass. */
   debounceMs?: number;
-  /** Passes also run this often: reports go stale without any event. */
+  /** Passes also run this often (reports go stale without any event); default: an eighth of reportStaleAfter, 0.5–10 s. */
   resyncMs?: number;
   /** Writes in flight at once. */
   writeConcurrency?: number;
 }
 
 const DEFAULT_DEBOUNCE_MS = 20;
-const DEFAULT_RESYNC_MS = 2_000;
 const MAX_WRITE_ATTEMPTS = 5;
 
 class NotLeaderError extends Error {
@@ -151,6 +150,7 @@ export class Controller {
     this.configWatch.onApplied((applied) => {
       this.applied = applied;
       this.addresses = undefined;
+      if (this.resyncTimer) this.startResync();
       this.deps.logger.level = applied.config.logLevel;
       this.schedule();
     });
@@ -160,7 +160,21 @@ export class Controller {
       logger: this.deps.logger,
       metrics: this.informerMetrics,
     });
-    this.reports.onChange(() => this.schedule());
+    // A heartbeat alone changes nothing to decide (staleness is caught by the resync): at 1,000
+    // nodes a pass per heartbeat kept the controller busy for nothing.
+    const views = new Map<string, string>();
+    this.reports.onChange((report) => {
+      if (!report) {
+        views.clear();
+        this.schedule();
+        return;
+      }
+      const key = JSON.stringify({ ...report.spec, heartbeatTime: undefined });
+      if (views.get(report.metadata.name) === key && this.reports.get(report.metadata.name)) return;
+      if (this.reports.get(report.metadata.name)) views.set(report.metadata.name, key);
+      else views.delete(report.metadata.name);
+      this.schedule();
+    });
     const targetsChanged = (): void => {
       this.addresses = undefined;
       this.schedule();
@@ -180,9 +194,15 @@ export class Controller {
         this.metrics.heldBack.reset();
       }
     });
-    this.resyncTimer = setInterval(() => this.schedule(), this.options.resyncMs ?? DEFAULT_RESYNC_MS);
-    this.resyncTimer.unref();
+    this.startResync();
     this.schedule();
+  }
+
+  private startResync(): void {
+    clearInterval(this.resyncTimer);
+    const resyncMs = this.options.resyncMs ?? Math.min(10_000, Math.max(500, this.config.controller.reportStaleAfterMs / 8));
+    this.resyncTimer = setInterval(() => this.schedule(), resyncMs);
+    this.resyncTimer.unref();
   }
 
   stop(): void {

@@ -104,7 +104,7 @@ describe('controller', () => {
     await s.topology.cutPod('p1');
     const both = [s.pods.p1, s.pods.p2].sort().join(',');
     await expect.poll(() => s.disconnected(), { timeout: DETECT_BOUND_MS + 1000, interval: 50 }).toBe(both);
-    expect((await s.sliceAddresses()).sort()).toEqual([s.pods.p3, s.pods.p4].sort());
+    await expect.poll(async () => (await s.sliceAddresses()).sort(), { timeout: 2000, interval: 50 }).toEqual([s.pods.p3, s.pods.p4].sort());
     await s.topology.restorePod('p1');
     await s.topology.restorePod('p2');
     await expect.poll(() => s.disconnected(), { timeout: RESTORE_BOUND_MS + 1000, interval: 50 }).toBe('');
@@ -122,7 +122,7 @@ describe('controller', () => {
 
       await s.setConfig(`${CONFIG}\n  quorum: any`);
       await expect.poll(() => s.disconnected(), { timeout: 10_000, interval: 100 }).toBe(s.pods.p3);
-      expect(await s.sliceAddresses()).not.toContain(s.pods.p3);
+      await expect.poll(() => s.sliceAddresses(), { timeout: 2000, interval: 50 }).not.toContain(s.pods.p3);
     } finally {
       await s.setConfig(CONFIG);
       await s.topology.restorePath('n1', 'p3');
@@ -136,7 +136,7 @@ describe('controller', () => {
     try {
       await allReportsSee([s.pods.p1!, s.pods.p2!, s.pods.p3!].sort());
       await expect.poll(async () => (await s.disconnected())?.split(',').filter(Boolean).length, { timeout: 5000 }).toBe(2);
-      expect(await s.sliceAddresses()).toHaveLength(2);
+      await expect.poll(() => s.sliceAddresses(), { timeout: 2000, interval: 50 }).toHaveLength(2);
       const events = await s.kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: s.namespace, fieldSelector: 'reason=EjectionCapped' });
       expect(events.items.length).toBeGreaterThan(0);
     } finally {

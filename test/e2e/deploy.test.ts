@@ -133,7 +133,7 @@ describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
       expect(await s!.disconnected()).toBe(s!.pods.p1);
       await s!.topology.restorePod('p1');
       await expect.poll(() => s!.disconnected(), { timeout: 10_000, interval: 100 }).toBe('');
-      expect((await s!.sliceAddresses()).sort()).toEqual([s!.pods.p1, s!.pods.p2].sort());
+      await expect.poll(async () => (await s!.sliceAddresses()).sort(), { timeout: 5000, interval: 100 }).toEqual([s!.pods.p1, s!.pods.p2].sort());
 
       const events = await s!.kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: s!.namespace });
       expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['EndpointsDisconnected', 'EndpointsReconnected']));

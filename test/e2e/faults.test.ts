@@ -76,6 +76,8 @@ describe('faults', () => {
   it('an agent restart neither flaps its report nor changes the annotation', async () => {
     await s.topology.cutPod('p4');
     await converged([s.pods.p4!]);
+    // The majority has it; wait for n1 itself too, so that what follows is about the restart only.
+    await expect.poll(async () => (await s.report('n1'))?.serviceImports.flatMap((v) => v.unreachable), { timeout: 10_000, interval: 100 }).toEqual([s.pods.p4]);
     const watch = new k8s.Watch(s.kc);
     const annotationValues: string[] = [];
     const reportViews: string[][] = [];
