@@ -7,7 +7,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/versions.env"
 cache="${EPS_CACHE_DIR:-$HOME/.cache/eps-probe-plugin}"
 bin="$cache/controlplane-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"
-if [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" ]]; then
+if [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" ]]; then
   echo "$bin"
   exit 0
 fi
@@ -31,8 +31,8 @@ if [[ ! -x "$bin/etcd" ]]; then
   mv "$bin/etcd.tmp" "$bin/etcd"
 fi
 
-if [[ ! -x "$bin/kube-apiserver" ]]; then
-  progress "building kube-apiserver $KUBERNETES_VERSION (first run only; takes several minutes)"
+if [[ ! -x "$bin/kube-apiserver" || ! -x "$bin/kubectl" ]]; then
+  progress "building kube-apiserver and kubectl $KUBERNETES_VERSION (first run only; takes several minutes)"
   mkdir -p "$work/apiserver" && cd "$work/apiserver"
   kmod="$(go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
   {
@@ -49,9 +49,13 @@ if [[ ! -x "$bin/kube-apiserver" ]]; then
   go mod tidy >/dev/null 2>&1 || true
   echo 'package main' > tools.go
   go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBERNETES_VERSION" >/dev/null 2>&1 || true
+  go get "k8s.io/kubernetes/cmd/kubectl@$KUBERNETES_VERSION" >/dev/null 2>&1 || true
   rm tools.go
   go build -trimpath -ldflags="-s -w" -o "$bin/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
   mv "$bin/kube-apiserver.tmp" "$bin/kube-apiserver"
+  # A kubectl of the same version for tests and the demo: the machine's may be missing or old.
+  go build -trimpath -ldflags="-s -w" -o "$bin/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
+  mv "$bin/kubectl.tmp" "$bin/kubectl"
 fi
 progress "built in $(( $(date +%s) - start ))s: $bin"
 echo "$bin"

@@ -2,7 +2,8 @@
 // namespaces behind a Kosmos-style ServiceImport and synced EndpointSlice, two agents in "node"
 // namespaces and the controller; then a link is cut and restored while you watch.
 import { execFileSync } from 'node:child_process';
-import { ControlPlane } from '../test/harness/controlplane.js';
+import path from 'node:path';
+import { ControlPlane, controlPlaneBinaries } from '../test/harness/controlplane.js';
 import { createScenario, SERVICE, SLICE, type Scenario, fastProbeConfig } from '../test/harness/scenario.js';
 
 const CONFIG = fastProbeConfig(`heartbeatPeriod: 5s`);
@@ -10,20 +11,14 @@ const CONFIG = fastProbeConfig(`heartbeatPeriod: 5s`);
 const bold = (text: string): string => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const step = (text: string): void => console.log(`\n${bold(`==> ${text}`)}`);
 
-function hasKubectl(): boolean {
-  try {
-    execFileSync('kubectl', ['version', '--client'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** The kubectl built with the control plane, so the demo does not depend on the machine's. */
+const KUBECTL = path.join(controlPlaneBinaries(), 'kubectl');
 
 /** Shows what a user would type, and its output. */
 function kubectl(kubeconfig: string, args: string[]): void {
   console.log(`$ kubectl ${args.join(' ')}`);
   try {
-    console.log(execFileSync('kubectl', ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' }).trimEnd());
+    console.log(execFileSync(KUBECTL, ['--kubeconfig', kubeconfig, ...args], { encoding: 'utf8' }).trimEnd());
   } catch (err) {
     console.log(`(kubectl failed: ${(err as Error).message.split('\n')[0]})`);
   }
@@ -72,28 +67,23 @@ async function main(): Promise<void> {
       return reports.every((r) => r?.targetsProbed === 3);
     });
     const kubeconfig = plane.kubeconfig;
-    const show = hasKubectl()
-      ? (): void => {
-          kubectl(kubeconfig, ['get', 'probereports']);
-          kubectl(kubeconfig, ['-n', s.namespace, 'get', 'serviceimport', SERVICE, '-o', `jsonpath={.metadata.annotations.kosmos\\.io/disconnected-address}{"\\n"}`]);
-          kubectl(kubeconfig, ['-n', s.namespace, 'get', 'endpointslice', SLICE, '-o', 'jsonpath={.endpoints[*].addresses[0]}{"\\n"}']);
-        }
-      : async (): Promise<void> => {
-          console.log(`disconnected-address: "${(await s.disconnected()) ?? ''}"`);
-          console.log(`slice addresses: ${(await s.sliceAddresses()).join(' ')}`);
-        };
-    await show();
+    const show = (): void => {
+      kubectl(kubeconfig, ['get', 'probereports']);
+      kubectl(kubeconfig, ['-n', s.namespace, 'get', 'serviceimport', SERVICE, '-o', `jsonpath={.metadata.annotations.kosmos\\.io/disconnected-address}{"\\n"}`]);
+      kubectl(kubeconfig, ['-n', s.namespace, 'get', 'endpointslice', SLICE, '-o', 'jsonpath={.endpoints[*].addresses[0]}{"\\n"}']);
+    };
+    show();
 
     step(`Cutting pod p2 (${s.pods.p2}) off the network: its link goes down`);
     await s.topology.cutPod('p2');
     await waitWithProgress('controller prunes p2 from the slice', async () => !(await s.sliceAddresses()).includes(s.pods.p2!));
-    await show();
+    show();
 
     step('Restoring the link');
     await s.topology.restorePod('p2');
     await waitWithProgress('controller restores p2 in the slice', async () => (await s.sliceAddresses()).includes(s.pods.p2!));
-    await show();
-    if (hasKubectl()) kubectl(kubeconfig, ['-n', s.namespace, 'get', 'events', '--field-selector', 'involvedObject.kind=ServiceImport', '-o', 'custom-columns=REASON:.reason,MESSAGE:.message']);
+    show();
+    kubectl(kubeconfig, ['-n', s.namespace, 'get', 'events', '--field-selector', 'involvedObject.kind=ServiceImport', '-o', 'custom-columns=REASON:.reason,MESSAGE:.message']);
   } finally {
     await cleanup();
   }

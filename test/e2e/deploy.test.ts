@@ -2,7 +2,7 @@
 // run), and the agent and controller work end to end with exactly the manifest's ServiceAccounts and
 // RBAC, which refuse them what they must not do.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -11,13 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { DEFAULT_CONFIG, parseConfig } from '../../src/config/config.js';
 import { controlPlaneState, serviceAccountConfig } from '../harness/cluster.js';
-import { ControlPlane } from '../harness/controlplane.js';
+import { ControlPlane, controlPlaneBinaries } from '../harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION } from '../harness/fixtures.js';
 import { SERVICE, SLICE, createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
 const run = promisify(execFile);
-const KUBECTL = '/usr/bin/kubectl';
+/** The kubectl built with the control plane (hack/build-controlplane.sh), same version as the apiserver. */
+const KUBECTL = path.join(controlPlaneBinaries(), 'kubectl');
 const MANIFEST = path.resolve(import.meta.dirname, '../../deploy/eps-probe-plugin.yaml');
 /** The manifest's namespace; this file is its only user on the shared control plane. */
 const NAMESPACE = 'eps-probe-plugin';
@@ -74,7 +75,6 @@ describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
   let scratch: string;
 
   beforeAll(async () => {
-    if (!existsSync(KUBECTL)) throw new Error(`${KUBECTL} is missing: install kubectl (1.32 or newer) to run the deploy tests`);
     scratch = mkdtempSync(path.join(os.tmpdir(), 'eps-deploy-'));
     // The namespace and the RBAC for real (dry-run objects in a namespace need the namespace to exist).
     const rbac = path.join(scratch, 'rbac.yaml');
