@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
 import { NetworkProtocol, RequestTimedOutError, Session, type PendingRequest, type SessionOptions } from 'net-ping';
 import type { Logger } from '../log.js';
-import type { ProbeOutcome, ProbeResult } from './outcome.js';
+import { timeoutResult, type ProbeOutcome, type ProbeResult } from './outcome.js';
 
 /** Raised when raw ICMP sockets cannot be opened (no CAP_NET_RAW): the engine falls back or refuses to start. */
 export class IcmpUnavailableError extends Error {
@@ -92,8 +92,11 @@ export class IcmpPinger {
       }
       session.timeout = timeoutMs; // read by pingHost for this request only
       session.pingHost(address, (error) => {
-        if (!error) resolve(outcome('success'));
-        else resolve(outcome(resultOfPingError(error), error.message));
+        if (!error) return resolve(outcome('success'));
+        const result = resultOfPingError(error);
+        if (result !== 'timeout') return resolve(outcome(result, error.message));
+        const late = timeoutResult(performance.now() - started, timeoutMs);
+        resolve(outcome(late.result, late.error));
       });
     });
   }

@@ -15,6 +15,18 @@ export interface ProbeOutcome {
   error?: string;
 }
 
+/** A timeout decided after this many times its planned duration is counted as a local error. */
+const LATE_VERDICT_FACTOR = 2;
+
+/**
+ * What a timeout after `elapsedMs` means. Reached far later than planned, it says that the event loop
+ * was starved, not that the target is gone: an error (never a failure), so that an overloaded agent
+ * cannot prune healthy endpoints (found by the 5,000-ServiceImport benchmark).
+ */
+export function timeoutResult(elapsedMs: number, timeoutMs: number): { result: ProbeResult; error: string } {
+  return elapsedMs > timeoutMs * LATE_VERDICT_FACTOR ? { result: 'error', error: 'ELOOPLAG' } : { result: 'timeout', error: 'ETIMEDOUT' };
+}
+
 /** What one probe means for the target's hysteresis; errors are dropped, not counted as failures. */
 export type Verdict = 'success' | 'failure' | 'error';
 

@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { type ProbeOutcome, type ProbeResult, strongestResult } from './outcome.js';
+import { type ProbeOutcome, type ProbeResult, strongestResult, timeoutResult } from './outcome.js';
 
 /** errno codes that describe this host (out of fds, buffers, ports, or forbidden by local policy), not the target. */
 const LOCAL_ERROR_CODES = new Set([
@@ -16,9 +16,6 @@ const LOCAL_ERROR_CODES = new Set([
   'EINVAL',
   'ABORT_ERR',
 ]);
-
-/** A timeout decided after this many times its planned duration is counted as a local error. */
-const LATE_VERDICT_FACTOR = 2;
 
 function resultOfConnectError(code: string): ProbeResult {
   // Both mean a RST came back: refused before the handshake completed, reset just after it.
@@ -75,10 +72,8 @@ export function tcpConnect(address: string, port: number, timeoutMs: number, can
       // already wait in the kernel while this timer fires. Deciding after this turn's poll phase
       // (setImmediate) lets that answer win instead of a false timeout.
       setImmediate(() => {
-        // A verdict reached far later than planned says the loop was starved, not that the target
-        // is gone: an error (never a failure), so an overloaded agent cannot prune healthy endpoints.
-        if (performance.now() - started > timeoutMs * LATE_VERDICT_FACTOR) finish('error', 'ELOOPLAG');
-        else finish('timeout', 'ETIMEDOUT');
+        const { result, error } = timeoutResult(performance.now() - started, timeoutMs);
+        finish(result, error);
       });
     });
     socket.once('connect', () => finish('success'));

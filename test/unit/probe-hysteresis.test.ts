@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { INITIAL_HEALTH, nextDelayMs, observe, type Health, type Reachability } from '../../src/probe/hysteresis.js';
-import type { Verdict } from '../../src/probe/outcome.js';
+import { timeoutResult, type Verdict } from '../../src/probe/outcome.js';
 import { ResultsCache } from '../../src/probe/results.js';
 
 const thresholds = { failureThreshold: 3, successThreshold: 2 };
@@ -93,5 +93,15 @@ describe('ResultsCache', () => {
     cache.delete('10.0.0.2');
     expect(cache.unreachableCount()).toBe(0);
     expect(cache.get('10.0.0.2')).toBe('unknown');
+  });
+});
+
+describe('timeoutResult', () => {
+  it.each([
+    { name: 'on time', elapsedMs: 510, result: 'timeout', error: 'ETIMEDOUT' },
+    { name: 'somewhat late', elapsedMs: 990, result: 'timeout', error: 'ETIMEDOUT' },
+    { name: 'more than twice the timeout (starved event loop)', elapsedMs: 1001, result: 'error', error: 'ELOOPLAG' },
+  ])('a 500 ms timeout decided $name is $result', ({ elapsedMs, result, error }) => {
+    expect(timeoutResult(elapsedMs, 500)).toEqual({ result, error });
   });
 });
