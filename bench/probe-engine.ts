@@ -3,6 +3,7 @@
 // Then, as a yardstick taken under the same machine load, the same targets once each through bare
 // tcpConnect calls at the same concurrency (no engine): about the most one Node thread can do here.
 // Run: bench/probe-run.sh engine [targets=100000] [intervalMs=10000] [rounds=3] [concurrency=2048]
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { createLogger } from '../src/log.js';
 import { NETWORK_PROBERS, ProbeEngine, tcpConnect, type Probers } from '../src/probe/index.js';
@@ -42,6 +43,9 @@ const engine = new ProbeEngine(
 engine.setTargets([...reachable, ...unreachable].map((address) => ({ address, ports: [PORT], owners: ['bench/svc'] })));
 const started = performance.now();
 const cpuStart = process.cpuUsage();
+// Event-loop delay while the engine runs: how late any callback (not only probes) gets to run.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 const listenerCpuStart = await childCpuSeconds(listener.pid!);
 await engine.start();
 await engine.firstRoundComplete();
@@ -50,6 +54,7 @@ await new Promise((resolve) => setTimeout(resolve, Math.max(0, rounds * interval
 const wallS = (performance.now() - started) / 1000;
 const cpuS = ownCpuSeconds(cpuStart);
 const listenerCpuS = (await childCpuSeconds(listener.pid!)) - listenerCpuStart;
+loopDelay.disable();
 const states = engine.snapshot().reduce<Record<string, number>>((acc, s) => ((acc[s.state] = (acc[s.state] ?? 0) + 1), acc), {});
 await engine.stop();
 const engineRssMb = peakRssMb();
@@ -84,6 +89,7 @@ console.log(`first round complete (all targets known) after ${(firstRoundMs / 10
 console.log(`states at end: ${JSON.stringify(states)}`);
 console.log(`probes ${probes} in ${wallS.toFixed(1)} s: ${(probes / wallS).toFixed(0)} probes/s`);
 console.log(`full rounds completed: ${roundEnds.length}, durations (s): ${roundDurations.join(', ')} (interval ${intervalMs / 1000} s)`);
+console.log(`event-loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
 console.log(`mean probe lateness ${((latenessSum / latenessCount) * 1000).toFixed(1)} ms`);
 console.log(
   `CPU: engine ${cpuS.toFixed(1)} s (${((cpuS / wallS) * 100).toFixed(0)}% of one core, ${((cpuS * 1e6) / probes).toFixed(0)} µs/probe), listener ${listenerCpuS.toFixed(1)} s`,
