@@ -66,7 +66,6 @@ export class Controller {
   private running = false;
   private rerun = false;
   private stopping = false;
-  private lastPassAt = 0;
   /** Addresses per ServiceImport, recomputed only when ServiceImports, slices or config changed. */
   private addresses?: Map<string, string[]>;
   /** Per slice, `resourceVersion|disconnected` last found already in its desired state: skipped next time. */
@@ -220,12 +219,6 @@ export class Controller {
     return undefined;
   }
 
-  /** Resolves after the next complete pass (tests and shutdown use it). */
-  async settled(): Promise<void> {
-    const since = this.lastPassAt;
-    while (this.lastPassAt === since) await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-
   private schedule(): void {
     if (this.stopping || this.debounceTimer) return;
     this.debounceTimer = setTimeout(() => {
@@ -253,7 +246,6 @@ export class Controller {
     } finally {
       end();
       this.running = false;
-      this.lastPassAt = performance.now();
     }
     if (this.rerun) {
       this.rerun = false;
