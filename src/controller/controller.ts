@@ -290,12 +290,13 @@ export class Controller {
         return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? []);
       }),
     );
-    this.forgetDeletedSlices(slices);
+    this.forgetDeletedSlices([...slicesByKey.values()].flat());
   }
 
-  private forgetDeletedSlices(slices: readonly k8s.V1EndpointSlice[]): void {
-    if (this.settledSlices.size <= slices.length) return;
-    const present = new Set(slices.map((slice) => `${slice.metadata?.namespace}/${slice.metadata?.name}`));
+  /** `synced`: the synced MCS slices, the only ones ever recorded as settled. */
+  private forgetDeletedSlices(synced: readonly k8s.V1EndpointSlice[]): void {
+    if (this.settledSlices.size <= synced.length) return;
+    const present = new Set(synced.map((slice) => `${slice.metadata?.namespace}/${slice.metadata?.name}`));
     for (const key of this.settledSlices.keys()) if (!present.has(key)) this.settledSlices.delete(key);
   }
 
