@@ -1,7 +1,9 @@
 // Flags and environment shared by the long-running commands. Only src/cli reads process.env.
 import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../log.js';
+import { startServer } from '../server.js';
 
 export interface Bootstrap {
   kubeconfig?: string;
@@ -79,21 +81,55 @@ export function loadKubeConfig(path: string | undefined): k8s.KubeConfig {
   return kc;
 }
 
-/** Runs `stop` once on SIGTERM/SIGINT and resolves when it is done. */
-export function untilSignal(logger: Logger, stop: () => Promise<void>): Promise<void> {
-  return new Promise((resolve) => {
+/** A long-running role (agent, controller) as the command line drives it. */
+export interface Service {
+  start(): Promise<void>;
+  /** Graceful: stop being ready, stop work, flush. */
+  stop(): Promise<void>;
+  /** Undefined when ready, else why not. */
+  readiness(): string | undefined;
+}
+
+/**
+ * Serves /metrics, /healthz and /readyz, starts `service` and runs it until SIGTERM/SIGINT.
+ * Returns the exit code: 0 after a graceful stop, 1 when it could not start.
+ */
+export async function runService(name: string, service: Service, options: { bootstrap: Bootstrap; logger: Logger; registry: Registry }): Promise<number> {
+  const { bootstrap, logger, registry } = options;
+  const server = await startServer({
+    port: bootstrap.metricsPort,
+    host: bootstrap.metricsHost,
+    registry,
+    readiness: [{ name, check: () => service.readiness() }],
+    logger,
+  });
+  const stopped = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
       logger.info({ signal }, 'shutting down');
-      stop().then(resolve, (err: unknown) => {
-        logger.error({ err }, 'shutdown failed');
-        resolve();
-      });
+      service.stop().then(
+        () => resolve(),
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          resolve();
+        },
+      );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  try {
+    await service.start();
+  } catch (err) {
+    logger.fatal({ err }, `${name} failed to start`);
+    await service.stop();
+    server.close();
+    return 1;
+  }
+  await stopped;
+  server.close();
+  return 0;
 }
 
 /** Parses flags or prints usage; returns an exit code when the command should not run. */

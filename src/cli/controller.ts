@@ -1,8 +1,7 @@
 import { Controller } from '../controller/controller.js';
 import { DEFAULT_LEASE_TIMINGS, LeaderElector, type LeaderElectionOptions } from '../controller/leader.js';
 import { createRegistry } from '../metrics.js';
-import { startServer } from '../server.js';
-import { bootstrapOrExit, loadKubeConfig, untilSignal } from './bootstrap.js';
+import { bootstrapOrExit, loadKubeConfig, runService } from './bootstrap.js';
 
 /** Lease timings can be shortened by environment for tests and demos (EPS_LEASE_DURATION_MS, ...). */
 function leaseTimings(env: NodeJS.ProcessEnv): Pick<LeaderElectionOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs'> {
@@ -37,27 +36,15 @@ export async function runControllerCommand(argv: string[]): Promise<number> {
     registry,
     identity: bootstrap.identity,
   });
-  const server = await startServer({
-    port: bootstrap.metricsPort,
-    host: bootstrap.metricsHost,
-    registry,
-    readiness: [{ name: 'controller', check: () => controller.readiness() }],
-    logger,
-  });
-  const stopped = untilSignal(logger, async () => {
-    controller.stop();
-    await leader.stop();
-    server.close();
-  });
-  try {
-    await controller.start();
-    leader.start();
-  } catch (err) {
-    logger.fatal({ err }, 'controller failed to start');
-    controller.stop();
-    server.close();
-    return 1;
-  }
-  await stopped;
-  return 0;
+  return runService('controller', {
+    async start() {
+      await controller.start();
+      leader.start();
+    },
+    async stop() {
+      controller.stop();
+      await leader.stop();
+    },
+    readiness: () => controller.readiness(),
+  }, { bootstrap, logger, registry });
 }
