@@ -18,7 +18,7 @@ import {
 import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { ProbeEngine } from '../probe/engine.js';
-import { liveMembers } from '../report/aggregate.js';
+import { liveMembers, onConfiguration } from '../report/aggregate.js';
 import { rendezvous } from '../report/rendezvous.js';
 import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
@@ -196,8 +196,7 @@ export class Agent {
   /** Sharding members: live, non-suspect agents by their reports, and always this node. */
   private currentMembers(): string[] {
     const now = new Date();
-    // The controller counts only agents on the same configuration; sharding must agree with it.
-    const peers = this.reports.list().map((r) => r.spec).filter((spec) => spec?.configVersion === this.applied.version);
+    const peers = onConfiguration(this.reports.list().map((r) => r.spec).filter(Boolean), this.applied.version);
     const live = liveMembers(peers, now, this.config.controller.reportStaleAfterMs);
     return [...new Set([...live, this.options.nodeName])].sort();
   }

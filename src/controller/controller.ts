@@ -23,7 +23,7 @@ import {
 import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../report/addresses.js';
-import { aggregate, type Verdict } from '../report/aggregate.js';
+import { aggregate, onConfiguration, type Verdict } from '../report/aggregate.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED } from '../report/types.js';
 import { desiredSlice } from './prune.js';
@@ -263,9 +263,7 @@ export class Controller {
     const all = this.reports.list().map((r) => r.spec).filter((spec) => spec?.nodeName);
     const now = new Date();
     this.countReports(all, now);
-    // Only agents running the configuration in force vote: one that probes other namespaces or
-    // another allow-list would count as seeing an address reachable that it never probes.
-    const reports = all.filter((spec) => spec.configVersion === this.applied.version);
+    const reports = onConfiguration(all, this.applied.version);
     if (!this.addresses) {
       const { targets } = buildTargets({ serviceImports, slices, namespaceFilter: this.config.namespaces });
       this.addresses = addressesByServiceImport(targets);

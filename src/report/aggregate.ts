@@ -43,6 +43,15 @@ function nodeNames(reports: readonly ProbeReportSpec[]): string[] {
 }
 
 /**
+ * The reports that count, for votes and for sharding alike: those of agents running the configuration
+ * in force. Reports list only unreachable addresses, so an agent with other filters would otherwise
+ * count as a "reachable" vote for addresses it never probes (ADR 0002).
+ */
+export function onConfiguration<T extends Pick<ProbeReportSpec, 'configVersion'>>(reports: readonly T[], configVersion: string): T[] {
+  return reports.filter((report) => report.configVersion === configVersion);
+}
+
+/**
  * The agents that take part in sharding: nodes of live, non-suspect reports, sorted. Agents and the
  * controller must both use this rule (an agent adding itself), or they disagree on who probes what.
  */

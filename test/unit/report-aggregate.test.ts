@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Quorum } from '../../src/config/config.js';
-import { aggregate, isLive, liveMembers, type AggregateInput } from '../../src/report/aggregate.js';
+import { aggregate, isLive, liveMembers, onConfiguration, type AggregateInput } from '../../src/report/aggregate.js';
 import { assignees } from '../../src/report/rendezvous.js';
 import type { ProbeReportSpec } from '../../src/report/types.js';
 import { ADDRESS_POOL, NOW, makeReport } from './fixtures.js';
@@ -208,5 +208,12 @@ describe('aggregate properties', () => {
     const verdict = run(reports, { maxEjectionShare: 0.5, serviceImports: [{ key: 'ns/svc', addresses }] });
     expect(performance.now() - started).toBeLessThan(5000);
     expect(verdict.uncovered).toEqual([]);
+  });
+});
+
+describe('onConfiguration', () => {
+  it('keeps only the reports of agents running the configuration in force', () => {
+    const reports = [makeReport('a', [], { configVersion: '7' }), makeReport('b', [], { configVersion: '6' })];
+    expect(onConfiguration(reports, '7').map((r) => r.nodeName)).toEqual(['a']);
   });
 });
