@@ -168,10 +168,14 @@ export class Controller {
         this.schedule();
         return;
       }
-      const key = JSON.stringify({ ...report.spec, heartbeatTime: undefined });
-      if (views.get(report.metadata.name) === key && this.reports.get(report.metadata.name)) return;
-      if (this.reports.get(report.metadata.name)) views.set(report.metadata.name, key);
-      else views.delete(report.metadata.name);
+      const name = report.metadata.name;
+      if (!this.reports.get(name)) {
+        views.delete(name); // deleted
+      } else {
+        const view = JSON.stringify({ ...report.spec, heartbeatTime: undefined });
+        if (views.get(name) === view) return;
+        views.set(name, view);
+      }
       this.schedule();
     });
     const targetsChanged = (): void => {

@@ -1,7 +1,9 @@
 // Shared fixtures for tests: Kosmos-style ServiceImports and synced EndpointSlices.
 import type * as k8s from '@kubernetes/client-node';
+import { MCS_GROUP } from '../../src/kube/resources.js';
 
-export const MCS_GROUP = 'multicluster.x-k8s.io';
+export { MCS_GROUP };
+/** The version Kosmos writes. */
 export const MCS_VERSION = 'v1alpha1';
 
 export interface ServiceImportFixture {
