@@ -3,7 +3,7 @@
 // ICMP works with a copy of node holding cap_net_raw (the image's node-net-raw), and without the
 // capability the probe command and the agent say so and fall back (or refuse) as configured.
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,7 +14,7 @@ import { parseAllDocuments } from 'yaml';
 import { adminConfig, controlPlaneState, freshNamespace } from '../harness/cluster.js';
 import { ControlPlane, freePort } from '../harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeServiceImport } from '../harness/fixtures.js';
-import { startCli, type RunningProcess } from '../harness/processes.js';
+import { CLI, startCli, type RunningProcess } from '../harness/processes.js';
 
 const run = promisify(execFile);
 const repoRoot = path.resolve(import.meta.dirname, '../..');
@@ -72,15 +72,10 @@ describe('the built CLI as an unprivileged user', () => {
   /** Copies of this Node.js: node-net-raw holds cap_net_raw like the image's, node holds nothing. */
   let nodeNetRaw: string;
   let plainNode: string;
-  /** The CLI of a copy of the app laid out like the image's /app, readable by nobody wherever the repository is checked out. */
-  let appCli: string;
 
   beforeAll(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'eps-caps-'));
     chmodSync(dir, 0o755);
-    const app = path.join(dir, 'app');
-    for (const part of ['dist', 'node_modules', 'package.json']) cpSync(path.join(repoRoot, part), path.join(app, part), { recursive: true });
-    appCli = path.join(app, 'dist/cli/main.js');
     nodeNetRaw = path.join(dir, 'node-net-raw');
     plainNode = path.join(dir, 'node');
     copyFileSync(process.execPath, nodeNetRaw);
@@ -94,7 +89,7 @@ describe('the built CLI as an unprivileged user', () => {
   });
 
   function probe(setpriv: string[], node: string, args: string[]) {
-    return spawnSync('setpriv', [...setpriv, node, appCli, 'probe', '--allow', '127.0.0.0/8', ...args], { encoding: 'utf8', timeout: 20_000 });
+    return spawnSync('setpriv', [...setpriv, node, CLI, 'probe', '--allow', '127.0.0.0/8', ...args], { encoding: 'utf8', timeout: 20_000 });
   }
 
   it.each([
@@ -159,7 +154,7 @@ describe('the built CLI as an unprivileged user', () => {
       const agent = startCli(
         ['agent', '--kubeconfig', kubeconfig, '--identity', `${namespace}-${name}`, '--namespace', namespace, '--config-name', name,
           '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort)],
-        { command: ['setpriv', ...setpriv, node], cli: appCli, host: name },
+        { command: ['setpriv', ...setpriv, node], host: name },
       );
       agents.push(agent);
       const metric = async (pattern: RegExp): Promise<number> => {
