@@ -154,6 +154,9 @@ export class IcmpPinger {
     session.on('error', (err: Error) => {
       this.logger.warn({ err, family: `IPv${family}` }, 'ICMP socket failed; opening a new one for the next ping');
       retire();
+      // net-ping does not answer its pending requests on a socket error: closing flushes them (as
+      // local errors), or their pings would never settle and hold their pool slots forever.
+      session.close();
     });
     session.on('close', retire);
     this.sessions.get(family)!.push(entry);
