@@ -2,14 +2,14 @@
 // a few intervals. Prints probes/s, how long a full round takes vs the interval, CPU and peak RSS.
 // Then, as a yardstick taken under the same machine load, the same targets once each through bare
 // tcpConnect calls at the same concurrency (no engine): about the most one Node thread can do here.
-// Run: bench/probe-run.sh engine [targets=100000] [intervalMs=10000] [rounds=3] [concurrency=2048]
+// Run: bench/probe-run.sh engine [targets=100000] [intervalMs=10000] [rounds=3] [concurrency=2048] [tcpThreads=0]
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { createLogger } from '../src/log.js';
-import { NETWORK_PROBERS, ProbeEngine, tcpConnect, type Probers } from '../src/probe/index.js';
+import { ProbeEngine, tcpConnect } from '../src/probe/index.js';
 import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
 
-const [targets = 100_000, intervalMs = 10_000, rounds = 3, concurrency = 2048] = process.argv.slice(2).map(Number);
+const [targets = 100_000, intervalMs = 10_000, rounds = 3, concurrency = 2048, tcpThreads = 0] = process.argv.slice(2).map(Number);
 const UNREACHABLE_SHARE = 0.05;
 const PORT = 8080;
 const TIMEOUT_MS = 1000;
@@ -17,29 +17,32 @@ const TIMEOUT_MS = 1000;
 const listener = await startListener(PORT);
 const { reachable, unreachable } = benchAddresses(targets, UNREACHABLE_SHARE);
 
-/** Completion time of each full round: every target probed at least once since the round began. */
-const roundEnds: number[] = [];
-let seen = new Set<string>();
-let probes = 0;
-const probers: Probers = {
-  ...NETWORK_PROBERS,
-  tcp: async (...args) => {
-    const outcome = await NETWORK_PROBERS.tcp(...args);
-    probes += 1;
-    seen.add(args[0]);
-    if (seen.size === targets) {
-      roundEnds.push(performance.now());
-      seen = new Set();
-    }
-    return outcome;
-  },
-};
-
 const registry = new Registry();
 const engine = new ProbeEngine(
-  { intervalMs, timeoutMs: TIMEOUT_MS, fastIntervalMs: 200, concurrency, allowCidrs: ['127.0.0.0/8'], mode: 'tcp' },
-  { logger: createLogger({ level: 'warn' }), registry, probers },
+  { intervalMs, timeoutMs: TIMEOUT_MS, fastIntervalMs: 200, concurrency, tcpThreads, allowCidrs: ['127.0.0.0/8'], mode: 'tcp' },
+  { logger: createLogger({ level: 'warn' }), registry },
 );
+
+type Sample = { metricName?: string; value: number };
+async function samples(name: string): Promise<Sample[]> {
+  return (await registry.getSingleMetric(name)!.get()).values as Sample[];
+}
+/** Sum and count of one of the engine's histograms. */
+async function histogramTotals(name: string): Promise<{ sum: number; count: number }> {
+  const values = await samples(name);
+  const pick = (suffix: string): number => values.find((v) => v.metricName === `${name}${suffix}`)?.value ?? 0;
+  return { sum: pick('_sum'), count: pick('_count') };
+}
+
+/** Every full round's duration (every target probed once more), read off eps_probe_probe_round_duration_seconds. */
+const roundDurations: number[] = [];
+let roundsSeen = { sum: 0, count: 0 };
+const roundWatch = setInterval(() => {
+  void histogramTotals('eps_probe_probe_round_duration_seconds').then((now) => {
+    if (now.count > roundsSeen.count) roundDurations.push((now.sum - roundsSeen.sum) / (now.count - roundsSeen.count));
+    roundsSeen = now;
+  });
+}, 100);
 engine.setTargets([...reachable, ...unreachable].map((address) => ({ address, ports: [PORT], owners: ['bench/svc'] })));
 const started = performance.now();
 const cpuStart = process.cpuUsage();
@@ -53,6 +56,8 @@ const firstRoundMs = performance.now() - started;
 await new Promise((resolve) => setTimeout(resolve, Math.max(0, rounds * intervalMs - firstRoundMs)));
 const wallS = (performance.now() - started) / 1000;
 const cpuS = ownCpuSeconds(cpuStart);
+const probes = (await samples('eps_probe_probes_total')).reduce((acc, v) => acc + v.value, 0);
+clearInterval(roundWatch);
 const listenerCpuS = (await childCpuSeconds(listener.pid!)) - listenerCpuStart;
 loopDelay.disable();
 const states = engine.snapshot().reduce<Record<string, number>>((acc, s) => ((acc[s.state] = (acc[s.state] ?? 0) + 1), acc), {});
@@ -79,20 +84,19 @@ const bareS = (performance.now() - bareStarted) / 1000;
 const bareCpuS = ownCpuSeconds(bareCpuStart);
 listener.kill();
 
-const lateness = (await registry.getSingleMetric('eps_probe_probe_lateness_seconds')!.get()).values as { metricName?: string; value: number }[];
-const latenessSum = lateness.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
-const latenessCount = lateness.find((v) => v.metricName?.endsWith('_count'))?.value ?? 1;
-const roundDurations = roundEnds.map((end, n) => ((end - (n === 0 ? started : roundEnds[n - 1]!)) / 1000).toFixed(2));
+const lateness = await histogramTotals('eps_probe_probe_lateness_seconds');
 
-console.log(`targets ${targets} (${unreachable.length} dropped), interval ${intervalMs} ms, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}`);
+console.log(
+  `targets ${targets} (${unreachable.length} dropped), interval ${intervalMs} ms, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}, tcpThreads ${tcpThreads}`,
+);
 console.log(`first round complete (all targets known) after ${(firstRoundMs / 1000).toFixed(2)} s`);
 console.log(`states at end: ${JSON.stringify(states)}`);
 console.log(`probes ${probes} in ${wallS.toFixed(1)} s: ${(probes / wallS).toFixed(0)} probes/s`);
-console.log(`full rounds completed: ${roundEnds.length}, durations (s): ${roundDurations.join(', ')} (interval ${intervalMs / 1000} s)`);
+console.log(`full rounds completed: ${roundDurations.length}, durations (s): ${roundDurations.map((d) => d.toFixed(2)).join(', ')} (interval ${intervalMs / 1000} s)`);
 console.log(`event-loop delay: p50 ${(loopDelay.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loopDelay.percentile(99) / 1e6).toFixed(1)} ms, max ${(loopDelay.max / 1e6).toFixed(1)} ms`);
-console.log(`mean probe lateness ${((latenessSum / latenessCount) * 1000).toFixed(1)} ms`);
+console.log(`mean probe lateness ${((lateness.sum / Math.max(1, lateness.count)) * 1000).toFixed(1)} ms`);
 console.log(
-  `CPU: engine ${cpuS.toFixed(1)} s (${((cpuS / wallS) * 100).toFixed(0)}% of one core, ${((cpuS * 1e6) / probes).toFixed(0)} µs/probe), listener ${listenerCpuS.toFixed(1)} s`,
+  `CPU: engine (all threads) ${cpuS.toFixed(1)} s (${((cpuS / wallS) * 100).toFixed(0)}% of one core, ${((cpuS * 1e6) / probes).toFixed(0)} µs/probe), listener ${listenerCpuS.toFixed(1)} s`,
 );
 console.log(`peak RSS ${engineRssMb.toFixed(0)} MB`);
 console.log(

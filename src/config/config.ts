@@ -38,6 +38,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
     failureThreshold: DEFAULT_PROBE_OPTIONS.failureThreshold,
     successThreshold: DEFAULT_PROBE_OPTIONS.successThreshold,
     concurrency: DEFAULT_PROBE_OPTIONS.concurrency,
+    tcpThreads: DEFAULT_PROBE_OPTIONS.tcpThreads,
     refusedIsReachable: DEFAULT_PROBE_OPTIONS.refusedIsReachable,
     icmpUnavailable: DEFAULT_PROBE_OPTIONS.icmpUnavailable,
   },
@@ -129,7 +130,7 @@ function field<T>(raw: Raw, path: string, name: string, fallback: T, read: (key:
   return name in raw ? read(path ? `${path}.${name}` : name, raw[name]) : fallback;
 }
 
-const PROBE_KEYS = ['mode', 'interval', 'timeout', 'fastInterval', 'failureThreshold', 'successThreshold', 'concurrency', 'refusedIsReachable', 'icmpUnavailable'] as const;
+const PROBE_KEYS = ['mode', 'interval', 'timeout', 'fastInterval', 'failureThreshold', 'successThreshold', 'concurrency', 'tcpThreads', 'refusedIsReachable', 'icmpUnavailable'] as const;
 const CONTROLLER_KEYS = ['quorum', 'maxEjectionShare', 'reportStaleAfter'] as const;
 const TOP_KEYS = ['probe', 'allowCidrs', 'namespaces', 'probeReplicas', 'selfIsolationShare', 'heartbeatPeriod', 'perTargetMetrics', 'logLevel', 'controller'] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
@@ -160,6 +161,7 @@ export function parseConfig(text: string): Config {
     failureThreshold: field(probeRaw, 'probe', 'failureThreshold', d.probe.failureThreshold, (k, v) => integer(k, v, 1, 100)),
     successThreshold: field(probeRaw, 'probe', 'successThreshold', d.probe.successThreshold, (k, v) => integer(k, v, 1, 100)),
     concurrency: field(probeRaw, 'probe', 'concurrency', d.probe.concurrency, (k, v) => integer(k, v, 1, 65_536)),
+    tcpThreads: field(probeRaw, 'probe', 'tcpThreads', d.probe.tcpThreads, (k, v) => integer(k, v, 0, 64)),
     refusedIsReachable: field(probeRaw, 'probe', 'refusedIsReachable', d.probe.refusedIsReachable, boolean),
     icmpUnavailable: field(probeRaw, 'probe', 'icmpUnavailable', d.probe.icmpUnavailable, (k, v) => oneOf(k, v, ['fallback-tcp', 'fail'] as const)),
   };

@@ -8,8 +8,10 @@ import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
 import { combineVerdicts, verdictOf, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
 import { ResultsCache } from './results.js';
+import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
+import { TcpProbeThreads } from './tcp-threads.js';
 import { TargetWorker, type Target } from './worker.js';
 
 export interface ReachabilityChange {
@@ -103,9 +105,12 @@ export class ProbeEngine {
   /** Resolves stop()'s wait once `busy` drops to 0. */
   private onIdle: (() => void) | undefined;
   private icmp: IcmpProbe | undefined;
+  /** Set while running with `tcpThreads` > 0; then TCP probes run there instead of `probers.tcp`. */
+  private tcpThreads: TcpProbeThreads | undefined;
   /** Why ICMP could not be opened, until stop() or an options change allows another try. */
   private icmpUnavailable: string | undefined;
   private firstRound = new FirstRound();
+  private readonly rounds: ProbeRounds;
 
   /** @throws TypeError naming a bad option. */
   constructor(options: Partial<ProbeEngineOptions>, deps: ProbeEngineDeps) {
@@ -120,6 +125,7 @@ export class ProbeEngine {
       targets: () => this.workers.size,
       unreachable: () => this.results.unreachableCount(),
     });
+    this.rounds = new ProbeRounds((durationMs) => this.metrics.roundCompleted(durationMs));
   }
 
   /** Replaces the target set; unchanged targets keep their state and planned probe, removed ones lose state and metric series. */
@@ -143,6 +149,7 @@ export class ProbeEngine {
       if (this.workers.has(address)) continue;
       const worker = new TargetWorker(target);
       this.workers.set(address, worker);
+      this.rounds.added(worker);
       if (this.running) this.scheduleFirstProbe(worker);
       added += 1;
     }
@@ -168,6 +175,7 @@ export class ProbeEngine {
         }
       }
     }
+    if (this.running && next.tcpThreads !== previous.tcpThreads) this.openTcpThreads();
     if (previous.perTargetMetrics && !next.perTargetMetrics) this.metrics.clearTargets();
     if (!previous.perTargetMetrics && next.perTargetMetrics) {
       for (const address of this.workers.keys()) this.exportTargetState(address);
@@ -191,7 +199,9 @@ export class ProbeEngine {
   async start(): Promise<void> {
     if (this.running) return;
     if (this.options.mode !== 'tcp') this.openIcmpForMode();
+    this.openTcpThreads();
     this.running = true;
+    this.rounds.begin();
     const { intervalMs, failureThreshold, fastIntervalMs, timeoutMs } = this.options;
     // Long enough for a spread first probe plus a full confirmation, with one interval of slack for a busy pool.
     const deadlineMs = 2 * intervalMs + failureThreshold * (fastIntervalMs + timeoutMs);
@@ -212,8 +222,12 @@ export class ProbeEngine {
     this.pool.clearQueue();
     this.canceller.cancelAll();
     this.closeIcmp();
+    const threadsClosed = this.tcpThreads?.close();
+    this.tcpThreads = undefined;
     this.firstRound.end();
     this.firstRound = new FirstRound();
+    this.rounds.end();
+    await threadsClosed;
     if (this.busy > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
     this.onIdle = undefined;
     this.logger.info('probe engine stopped');
@@ -285,6 +299,7 @@ export class ProbeEngine {
     worker.stopped = true;
     this.scheduler.remove(worker);
     this.workers.delete(address);
+    this.rounds.removed(worker);
     this.results.delete(address);
     this.metrics.deleteTarget(address);
     this.firstRound.settle(address);
@@ -336,9 +351,12 @@ export class ProbeEngine {
   }
 
   private async probeWith(protocol: Protocol, { address, ports }: Target): Promise<ProbeOutcome> {
-    const { timeoutMs } = this.options;
+    const { timeoutMs, refusedIsReachable } = this.options;
     try {
-      if (protocol === 'tcp') return await this.probers.tcp(address, ports, timeoutMs, this.isAnswer, this.canceller);
+      if (protocol === 'tcp') {
+        if (this.tcpThreads) return await this.tcpThreads.probe(address, ports, timeoutMs, refusedIsReachable, this.canceller);
+        return await this.probers.tcp(address, ports, timeoutMs, this.isAnswer, this.canceller);
+      }
       return await this.icmp!.ping(address, timeoutMs);
     } catch (err) {
       // A bug in a prober must cost one probe, not the target's loop.
@@ -361,6 +379,7 @@ export class ProbeEngine {
   private record(worker: TargetWorker, verdict: Verdict, outcomes: readonly ProbeOutcome[]): void {
     const { address } = worker.target;
     const now = Date.now();
+    this.rounds.probed(worker);
     worker.lastProbeAt = now;
     worker.lastError =
       verdict === 'success'
@@ -391,6 +410,13 @@ export class ProbeEngine {
   private exportTargetState(address: string): void {
     const state = this.results.get(address);
     if (this.options.perTargetMetrics && state !== 'unknown') this.metrics.setTargetReachable(address, state === 'reachable');
+  }
+
+  /** (Re)starts the TCP probe threads for `tcpThreads`; probes in flight on old threads settle as errors. */
+  private openTcpThreads(): void {
+    void this.tcpThreads?.close();
+    const count = this.options.tcpThreads;
+    this.tcpThreads = count > 0 ? new TcpProbeThreads(count, this.logger) : undefined;
   }
 
   /** Opens ICMP for mode icmp/both; falls back to TCP with a clear log line, or throws in `fail` mode. */

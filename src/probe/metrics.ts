@@ -7,6 +7,7 @@ export class ProbeMetrics {
   private readonly probes: Counter<'protocol' | 'result'>;
   private readonly duration: Histogram<'protocol'>;
   private readonly lateness: Histogram;
+  private readonly round: Histogram;
   readonly refusedTargets: Counter;
   private readonly targetReachable: Gauge<'address'>;
 
@@ -29,6 +30,12 @@ export class ProbeMetrics {
       name: `${METRIC_PREFIX}probe_lateness_seconds`,
       help: 'How long after its planned time a probe started; grows when the probe pool is saturated.',
       buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.round = new Histogram({
+      name: `${METRIC_PREFIX}probe_round_duration_seconds`,
+      help: 'Time until every target was probed once more; rounds longer than the interval mean this node cannot keep up.',
+      buckets: [0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300],
       registers,
     });
     new Gauge({
@@ -67,6 +74,10 @@ export class ProbeMetrics {
 
   probeStarted(latenessMs: number): void {
     this.lateness.observe(Math.max(0, latenessMs) / 1000);
+  }
+
+  roundCompleted(durationMs: number): void {
+    this.round.observe(durationMs / 1000);
   }
 
   setTargetReachable(address: string, reachable: boolean): void {

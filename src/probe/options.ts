@@ -15,6 +15,8 @@ export interface ProbeEngineOptions {
   mode: ProbeMode;
   /** Probes in flight at once, for the whole process (one pool). */
   concurrency: number;
+  /** Worker threads that run the TCP connects; 0 runs them on the main thread (see docs/probe.md). */
+  tcpThreads: number;
   /** Addresses outside these CIDRs are never probed. */
   allowCidrs: string[];
   /** Whether a TCP RST (connection refused) counts as reachable: it proves the path to the host works. */
@@ -34,6 +36,7 @@ export const DEFAULT_PROBE_OPTIONS: Readonly<ProbeEngineOptions> = Object.freeze
   successThreshold: 2,
   mode: 'tcp',
   concurrency: 512,
+  tcpThreads: 0,
   allowCidrs: [],
   refusedIsReachable: true,
   icmpUnavailable: 'fallback-tcp',
@@ -60,6 +63,7 @@ export function resolveProbeOptions(options: Partial<ProbeEngineOptions> = {}): 
   requireInteger('failureThreshold', resolved.failureThreshold, 1);
   requireInteger('successThreshold', resolved.successThreshold, 1);
   requireInteger('concurrency', resolved.concurrency, 1);
+  requireInteger('tcpThreads', resolved.tcpThreads, 0);
   if (!MODES.includes(resolved.mode)) {
     throw new TypeError(`mode must be one of ${MODES.join(', ')}, got ${String(resolved.mode)}`);
   }

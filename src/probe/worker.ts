@@ -1,4 +1,5 @@
 import { INITIAL_HEALTH, type Health } from './hysteresis.js';
+import type { RoundMember } from './rounds.js';
 import type { Planned } from './schedule.js';
 
 /** One probe target: an endpoint address, the TCP ports to try, and the ServiceImports ("namespace/name") it belongs to. */
@@ -9,7 +10,7 @@ export interface Target {
 }
 
 /** The per-target loop's state; the engine drives it (planned in the scheduler or probing, one probe at a time). */
-export class TargetWorker implements Planned {
+export class TargetWorker implements Planned, RoundMember {
   /** Hysteresis state, replaced after every probe. */
   health: Health = INITIAL_HEALTH;
   /** Wall-clock time (ms since epoch) the last probe finished. */
@@ -20,6 +21,7 @@ export class TargetWorker implements Planned {
   plannedAt = 0;
   /** Position in the scheduler's heap; -1 while not planned (probing, or engine stopped). */
   queueIndex = -1;
+  probedInRound = -1;
   /** Set once the target is removed; a probe in flight is then discarded. */
   stopped = false;
 

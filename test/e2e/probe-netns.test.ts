@@ -77,9 +77,10 @@ describe('detection and recovery of a cut link, as seen by the user', () => {
   it.each([
     { name: 'ICMP', mode: 'icmp', pod: 'icmp' },
     { name: 'TCP', mode: 'tcp', pod: 'tcp' },
-  ] satisfies { name: string; mode: ProbeMode; pod: string }[])('$name: unreachable within failureThreshold × interval + timeout, back within successThreshold × interval + timeout', async ({ mode, pod }) => {
+    { name: 'TCP from 2 probe threads', mode: 'tcp', pod: 'tcp', tcpThreads: 2 },
+  ] satisfies { name: string; mode: ProbeMode; pod: string; tcpThreads?: number }[])('$name: unreachable within failureThreshold × interval + timeout, back within successThreshold × interval + timeout', async ({ mode, pod, tcpThreads = 0 }) => {
     const target = pod === 'icmp' ? icmpPod : tcpPod;
-    const engine = new ProbeEngine({ ...options, mode, allowCidrs: [topology.subnet] }, { logger, registry: new Registry() });
+    const engine = new ProbeEngine({ ...options, mode, tcpThreads, allowCidrs: [topology.subnet] }, { logger, registry: new Registry() });
     engine.setTargets([
       { address: target.address, ports: [PORT], owners: ['ns/cut'] },
       { address: steadyPod.address, ports: [PORT], owners: ['ns/steady'] },
@@ -110,7 +111,7 @@ describe('detection and recovery of a cut link, as seen by the user', () => {
       expect(recoveryMs).toBeLessThanOrEqual(recoveryBoundMs);
       // The other pod never flapped.
       expect(steadyChanges.map((c) => c.current)).toEqual(['reachable']);
-      console.log(`${mode}: cut detected in ${detectionMs} ms (bound ${detectionBoundMs}), recovery in ${recoveryMs} ms (bound ${recoveryBoundMs})`);
+      console.log(`${mode} (${tcpThreads} threads): cut detected in ${detectionMs} ms (bound ${detectionBoundMs}), recovery in ${recoveryMs} ms (bound ${recoveryBoundMs})`);
     } finally {
       await engine.stop();
       await topology.restorePod(pod);

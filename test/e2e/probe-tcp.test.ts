@@ -1,6 +1,6 @@
 // Real sockets on 127.0.0.0/8 only: listeners, refused ports, fd and TIME_WAIT accounting, the CLI.
 import { execFileSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -26,6 +26,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
+
+function readThreadName(tid: string): string {
+  try {
+    return readFileSync(`/proc/self/task/${tid}/comm`, 'utf8');
+  } catch {
+    return ''; // the thread ended meanwhile
+  }
+}
 
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
@@ -68,19 +76,20 @@ describe('tcpConnect on loopback', () => {
 
   it('leaves no TIME_WAIT socket behind after successful probes', async () => {
     await Promise.all(Array.from({ length: 200 }, () => tcpConnect('127.0.0.2', port, 1000)));
-    const timeWait = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( dport = :${port} or sport = :${port} )`], { encoding: 'utf8' });
+    // Address and port: other loopback connections of this machine may use the same port number.
+    const timeWait = execFileSync('ss', ['-Htan', 'state', 'time-wait', `( dst 127.0.0.2:${port} or src 127.0.0.2:${port} )`], { encoding: 'utf8' });
     expect(timeWait.trim()).toBe('');
   });
 });
 
 describe('ProbeEngine on loopback', () => {
-  it('reports a listening and a refusing target reachable, and the refusing one unreachable when RST does not count', async () => {
+  it.each([0, 2])('with %i probe threads, reports a listening and a refusing target reachable, and the refusing one unreachable when RST does not count', async (tcpThreads) => {
     for (const [refusedIsReachable, expected] of [
       [true, 'reachable'],
       [false, 'unreachable'],
     ] as const) {
       const engine = new ProbeEngine(
-        { allowCidrs: ['127.0.0.0/8'], intervalMs: 200, fastIntervalMs: 20, timeoutMs: 500, refusedIsReachable },
+        { allowCidrs: ['127.0.0.0/8'], intervalMs: 200, fastIntervalMs: 20, timeoutMs: 500, refusedIsReachable, tcpThreads },
         { logger: createLogger({ level: 'silent' }), registry: new Registry() },
       );
       const changes: ReachabilityChange[] = [];
@@ -96,6 +105,35 @@ describe('ProbeEngine on loopback', () => {
       expect(states).toEqual({ '127.0.0.2': 'reachable', '127.0.0.3': expected });
       expect(changes.map((c) => c.current).sort()).toEqual(['reachable', expected].sort());
     }
+  });
+});
+
+describe('ProbeEngine with probe threads', () => {
+  it('probes many targets across its threads, and stop() closes every socket and thread', async () => {
+    const registry = new Registry();
+    const before = openFds();
+    const engine = new ProbeEngine(
+      { allowCidrs: ['127.0.0.0/8'], intervalMs: 300, fastIntervalMs: 20, timeoutMs: 500, tcpThreads: 3, concurrency: 64 },
+      { logger: createLogger({ level: 'silent' }), registry },
+    );
+    // One listening host and 200 refusing ones (nothing listens on closedPort anywhere on 127/8).
+    const refusing = Array.from({ length: 200 }, (_, n) => ({ address: `127.0.3.${n + 1}`, ports: [closedPort], owners: ['ns/closed'] }));
+    engine.setTargets([{ address: '127.0.0.2', ports: [port], owners: ['ns/up'] }, ...refusing]);
+    await engine.start();
+    await engine.firstRoundComplete();
+    // Keep probing for a few rounds, so that every thread ran many probes.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const states = new Set(engine.snapshot().map((s) => s.state));
+    const workerThreads = (): number => readdirSync('/proc/self/task').filter((tid) => /tcp-probe/.test(readThreadName(tid))).length;
+    expect(workerThreads()).toBe(3);
+    await engine.stop();
+    expect(states).toEqual(new Set(['reachable']));
+    const probes = (await registry.getSingleMetric('eps_probe_probes_total')!.get()).values;
+    expect(probes.find((v) => v.labels.result === 'refused')!.value).toBeGreaterThan(600);
+    expect(probes.some((v) => v.labels.result === 'error')).toBe(false);
+    // Threads end asynchronously after terminate(); their sockets are already closed.
+    await vi.waitFor(() => expect(workerThreads()).toBe(0), { timeout: 5000 });
+    expect(openFds()).toBe(before);
   });
 });
 

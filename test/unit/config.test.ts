@@ -16,6 +16,7 @@ probe:
   failureThreshold: 2
   successThreshold: 2
   concurrency: 64
+  tcpThreads: 2
   refusedIsReachable: false
   icmpUnavailable: fail
 allowCidrs: [10.233.0.0/16, "fd00::/8"]
@@ -29,7 +30,7 @@ controller: { quorum: any, maxEjectionShare: 0.25, reportStaleAfter: 45s }
 `);
     expect(config.probe).toEqual({
       mode: 'both', intervalMs: 1000, timeoutMs: 500, fastIntervalMs: 100, failureThreshold: 2,
-      successThreshold: 2, concurrency: 64, refusedIsReachable: false, icmpUnavailable: 'fail',
+      successThreshold: 2, concurrency: 64, tcpThreads: 2, refusedIsReachable: false, icmpUnavailable: 'fail',
     });
     expect(config.allowCidrs).toEqual(['10.233.0.0/16', 'fd00::/8']);
     expect(config.namespaces).toEqual({ include: ['a'], exclude: ['b'] });
@@ -47,6 +48,7 @@ controller: { quorum: any, maxEjectionShare: 0.25, reportStaleAfter: 45s }
     { name: 'bad mode', yaml: 'probe: { mode: udp }', key: 'probe.mode' },
     { name: 'threshold of zero', yaml: 'probe: { failureThreshold: 0 }', key: 'probe.failureThreshold' },
     { name: 'fractional concurrency', yaml: 'probe: { concurrency: 1.5 }', key: 'probe.concurrency' },
+    { name: 'negative thread count', yaml: 'probe: { tcpThreads: -1 }', key: 'probe.tcpThreads' },
     { name: 'string boolean', yaml: 'perTargetMetrics: "yes"', key: 'perTargetMetrics' },
     { name: 'bad CIDR', yaml: 'allowCidrs: [10.0.0.0/33]', key: 'allowCidrs' },
     { name: 'CIDR list not a list', yaml: 'allowCidrs: 10.0.0.0/8', key: 'allowCidrs' },

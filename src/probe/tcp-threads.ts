@@ -1,0 +1,170 @@
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../log.js';
+import type { ProbeOutcome, ProbeResult } from './outcome.js';
+import type { ProbeCanceller } from './tcp.js';
+
+/**
+ * Main thread → probe thread, once per event-loop turn: probes to start, flattened as
+ * [id, address, ports, timeoutMs, refusedIsReachable, ...] (one array clones far faster than an
+ * object per probe), and ids to abandon.
+ */
+export interface ThreadRequest {
+  probes: unknown[];
+  cancels: number[];
+}
+export const PROBE_FIELDS = 5;
+
+/** Probe thread → main thread, once per event-loop turn: [id, result, durationMs, error | null, ...]. */
+export type ThreadReply = (number | string | null)[];
+const REPLY_FIELDS = 4;
+
+/**
+ * A thread only holds the sockets in flight; a small young generation keeps its heap (and the node's
+ * RSS) small without promoting them (docs/benchmarks.md).
+ */
+const PROBE_THREAD_YOUNG_GENERATION_MB = 8;
+
+/** Error code of a probe lost with its thread: a local error, never a target failure. */
+const THREAD_LOST = 'ETHREADEXIT';
+
+interface PendingProbe {
+  resolve(outcome: ProbeOutcome): void;
+  thread: ProbeThread;
+  canceller: ProbeCanceller | undefined;
+  cancel: () => void;
+}
+
+class ProbeThread {
+  readonly worker: Worker;
+  inFlight = 0;
+  probes: unknown[] = [];
+  cancels: number[] = [];
+
+  constructor(url: URL, onReply: (reply: ThreadReply) => void, onExit: (thread: ProbeThread, why: unknown) => void) {
+    // From sources (tests, tsx) the thread needs the TypeScript loader too.
+    const execArgv = url.pathname.endsWith('.ts') ? ['--import', 'tsx'] : undefined;
+    this.worker = new Worker(url, { execArgv, name: 'tcp-probe', resourceLimits: { maxYoungGenerationSizeMb: PROBE_THREAD_YOUNG_GENERATION_MB } });
+    this.worker.unref();
+    this.worker.on('message', onReply);
+    this.worker.on('error', (err) => onExit(this, err));
+    this.worker.on('exit', (code) => onExit(this, `exit code ${code}`));
+  }
+
+  flush = (): void => {
+    this.worker.postMessage({ probes: this.probes, cancels: this.cancels } satisfies ThreadRequest);
+    this.probes = [];
+    this.cancels = [];
+  };
+
+  private get flushPlanned(): boolean {
+    return this.probes.length > 0 || this.cancels.length > 0;
+  }
+
+  addProbe(id: number, address: string, ports: readonly number[], timeoutMs: number, refusedIsReachable: boolean): void {
+    if (!this.flushPlanned) setImmediate(this.flush);
+    this.probes.push(id, address, ports, timeoutMs, refusedIsReachable);
+    // Only a thread with work keeps the process alive.
+    if (this.inFlight++ === 0) this.worker.ref();
+  }
+
+  addCancel(id: number): void {
+    if (!this.flushPlanned) setImmediate(this.flush);
+    this.cancels.push(id);
+  }
+
+  settled(): void {
+    if (--this.inFlight === 0) this.worker.unref();
+  }
+}
+
+/**
+ * TCP connects spread over worker threads. On loopback most of a probe's cost is the kernel's
+ * handshake inside connect() and close(), which one thread runs one after another: threads let a
+ * node probe with more than one core. Scheduling, hysteresis and the pool stay on the main thread;
+ * each thread runs `tcpConnectAnyPort` and answers in batches.
+ */
+export class TcpProbeThreads {
+  private readonly threads: (ProbeThread | undefined)[];
+  private readonly pending = new Map<number, PendingProbe>();
+  private nextId = 0;
+  private closed = false;
+  private readonly url = new URL(import.meta.url.endsWith('.ts') ? './tcp-thread.ts' : './tcp-thread.js', import.meta.url);
+
+  constructor(
+    count: number,
+    private readonly logger: Logger,
+  ) {
+    this.threads = Array.from({ length: count }, () => undefined);
+  }
+
+  get size(): number {
+    return this.threads.length;
+  }
+
+  /** Same contract as tcpConnectAnyPort; a probe lost with a crashed thread is an error. */
+  probe(address: string, ports: readonly number[], timeoutMs: number, refusedIsReachable: boolean, canceller?: ProbeCanceller): Promise<ProbeOutcome> {
+    if (this.closed) return Promise.resolve({ protocol: 'tcp', result: 'error', durationMs: 0, error: 'ABORT_ERR' });
+    const thread = this.leastBusy();
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const cancel = (): void => {
+        if (!this.settle(id, 'error', 0, 'ABORT_ERR')) return;
+        if (!this.closed) thread.addCancel(id);
+      };
+      this.pending.set(id, { resolve, thread, canceller, cancel });
+      canceller?.add(cancel);
+      thread.addProbe(id, address, ports, timeoutMs, refusedIsReachable);
+    });
+  }
+
+  /** Stops every thread; probes in flight settle as errors. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const id of [...this.pending.keys()]) this.settle(id, 'error', 0, 'ABORT_ERR');
+    const threads = this.threads.filter((thread) => thread !== undefined);
+    this.threads.fill(undefined);
+    await Promise.all(threads.map((thread) => thread.worker.terminate()));
+  }
+
+  private leastBusy(): ProbeThread {
+    let best = -1;
+    for (let n = 0; n < this.threads.length; n++) {
+      const thread = this.threads[n];
+      if (!thread) {
+        best = n;
+        break;
+      }
+      if (best < 0 || thread.inFlight < this.threads[best]!.inFlight) best = n;
+    }
+    return (this.threads[best] ??= new ProbeThread(this.url, this.onReply, this.onExit));
+  }
+
+  private readonly onReply = (reply: ThreadReply): void => {
+    for (let i = 0; i < reply.length; i += REPLY_FIELDS) {
+      this.settle(reply[i] as number, reply[i + 1] as ProbeResult, reply[i + 2] as number, (reply[i + 3] as string | null) ?? undefined);
+    }
+  };
+
+  /** A thread that failed or exited loses its probes (errors); the next probe starts a new thread. */
+  private readonly onExit = (thread: ProbeThread, why: unknown): void => {
+    const slot = this.threads.indexOf(thread);
+    if (slot < 0) return;
+    this.threads[slot] = undefined;
+    this.logger.error({ err: why, lost: thread.inFlight }, 'TCP probe thread stopped; its probes count as errors');
+    for (const [id, probe] of this.pending) if (probe.thread === thread) this.settle(id, 'error', 0, THREAD_LOST);
+    void thread.worker.terminate();
+  };
+
+  /** Resolves a probe once; false if it was already settled. */
+  private settle(id: number, result: ProbeResult, durationMs: number, error: string | undefined): boolean {
+    const probe = this.pending.get(id);
+    if (!probe) return false;
+    this.pending.delete(id);
+    probe.canceller?.delete(probe.cancel);
+    probe.thread.settled();
+    const outcome: ProbeOutcome = { protocol: 'tcp', result, durationMs };
+    if (error !== undefined) outcome.error = error;
+    probe.resolve(outcome);
+    return true;
+  }
+}
