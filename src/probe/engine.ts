@@ -7,7 +7,6 @@ import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
 import { combineVerdicts, verdictOf, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
-import { ResultsCache } from './results.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
@@ -88,7 +87,8 @@ export class ProbeEngine {
   private readonly metrics: ProbeMetrics;
   private readonly pool: LimitFunction;
   private readonly workers = new Map<string, TargetWorker>();
-  private readonly results = new ResultsCache();
+  /** Targets whose state is `unreachable`, kept on every change rather than counted at scrape time. */
+  private unreachable = 0;
   private readonly listeners = new Set<(change: ReachabilityChange) => void>();
   /**
    * Last input of setTargets, re-applied when the allow-list changes: the normalised accepted targets
@@ -123,7 +123,7 @@ export class ProbeEngine {
     this.scheduler = new ProbeScheduler<TargetWorker>({ hasRoom: () => this.busy < this.options.concurrency, run: this.launch });
     this.metrics = new ProbeMetrics(deps.registry, {
       targets: () => this.workers.size,
-      unreachable: () => this.results.unreachableCount(),
+      unreachable: () => this.unreachable,
     });
     this.rounds = new ProbeRounds((durationMs) => this.metrics.roundCompleted(durationMs));
   }
@@ -178,7 +178,7 @@ export class ProbeEngine {
     if (this.running && next.tcpThreads !== previous.tcpThreads) this.openTcpThreads();
     if (previous.perTargetMetrics && !next.perTargetMetrics) this.metrics.clearTargets();
     if (!previous.perTargetMetrics && next.perTargetMetrics) {
-      for (const address of this.workers.keys()) this.exportTargetState(address);
+      for (const worker of this.workers.values()) this.exportTargetState(worker);
     }
     this.setTargets(this.desired);
     if (this.running && next.intervalMs < previous.intervalMs) {
@@ -300,7 +300,7 @@ export class ProbeEngine {
     this.scheduler.remove(worker);
     this.workers.delete(address);
     this.rounds.removed(worker);
-    this.results.delete(address);
+    if (worker.health.state === 'unreachable') this.unreachable -= 1;
     this.metrics.deleteTarget(address);
     this.firstRound.settle(address);
   }
@@ -387,9 +387,12 @@ export class ProbeEngine {
         : outcomes.map((o) => `${o.protocol} ${o.result}${o.error === undefined ? '' : `: ${o.error}`}`).join('; ');
     const previous = worker.health.state;
     worker.health = observe(worker.health, verdict, this.options);
-    if (this.results.set(address, worker.health.state)) {
-      this.exportTargetState(address);
-      this.emit({ address, owners: worker.target.owners, previous, current: worker.health.state });
+    const current = worker.health.state;
+    // Changes only: the kubelet's results cache, kept on the target itself.
+    if (current !== previous) {
+      this.unreachable += Number(current === 'unreachable') - Number(previous === 'unreachable');
+      this.exportTargetState(worker);
+      this.emit({ address, owners: worker.target.owners, previous, current });
     }
     if (worker.health.state !== 'unknown' || verdict === 'error') this.firstRound.settle(address);
     const delayMs = nextDelayMs(worker.health, verdict, this.options);
@@ -407,9 +410,9 @@ export class ProbeEngine {
     }
   }
 
-  private exportTargetState(address: string): void {
-    const state = this.results.get(address);
-    if (this.options.perTargetMetrics && state !== 'unknown') this.metrics.setTargetReachable(address, state === 'reachable');
+  private exportTargetState(worker: TargetWorker): void {
+    const { state } = worker.health;
+    if (this.options.perTargetMetrics && state !== 'unknown') this.metrics.setTargetReachable(worker.target.address, state === 'reachable');
   }
 
   /** (Re)starts the TCP probe threads for `tcpThreads`; probes in flight on old threads settle as errors. */

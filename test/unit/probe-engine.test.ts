@@ -137,6 +137,25 @@ describe('ProbeEngine scheduling', () => {
     await engine.stop();
   });
 
+  it('emits each change once, and counts unreachable targets until they recover or leave', async () => {
+    const { engine, network, changes, registry } = setup();
+    engine.setTargets([target('10.0.0.1'), target('10.0.0.2'), target('10.0.0.3')]);
+    network.results.set('10.0.0.1', 'timeout');
+    network.results.set('10.0.0.2', 'timeout');
+    await engine.start();
+    await vi.advanceTimersByTimeAsync(5000); // many failed probes, one change each
+    const unreachable = () => metricValue(registry, 'eps_probe_targets_unreachable', {});
+    expect(changes.map((c) => `${c.address} ${c.current}`).sort()).toEqual(['10.0.0.1 unreachable', '10.0.0.2 unreachable', '10.0.0.3 reachable']);
+    expect(await unreachable()).toBe(2);
+    network.results.set('10.0.0.1', 'success');
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(changes.filter((c) => c.address === '10.0.0.1').map((c) => c.current)).toEqual(['unreachable', 'reachable']);
+    expect(await unreachable()).toBe(1);
+    engine.setTargets([target('10.0.0.1'), target('10.0.0.3')]);
+    expect(await unreachable()).toBe(0);
+    await engine.stop();
+  });
+
   it('keeps probing the other targets when one prober throws', async () => {
     const { engine, network, lines, registry } = setup();
     network.results.set('10.0.0.66', 'error'); // the fake throws for .66

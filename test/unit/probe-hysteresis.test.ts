@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { INITIAL_HEALTH, nextDelayMs, observe, type Health, type Reachability } from '../../src/probe/hysteresis.js';
 import { timeoutResult, type Verdict } from '../../src/probe/outcome.js';
-import { ResultsCache } from '../../src/probe/results.js';
 
 const thresholds = { failureThreshold: 3, successThreshold: 2 };
 const cadence = { intervalMs: 1000, fastIntervalMs: 100 };
@@ -70,29 +69,6 @@ describe('nextDelayMs', () => {
     { name: 'a local error waits a full interval', health: { state: 'unknown', run: 0 }, verdict: 'error', expected: 1000 },
   ] satisfies { name: string; health: Health; verdict: Verdict; expected: number }[])('$name', ({ health, verdict, expected }) => {
     expect(nextDelayMs(health, verdict, cadence)).toBe(expected);
-  });
-});
-
-describe('ResultsCache', () => {
-  it('reports a new value as a change', () => {
-    expect(new ResultsCache().set('10.0.0.1', 'reachable')).toBe(true);
-  });
-
-  it('does not report the same value again', () => {
-    const cache = new ResultsCache();
-    cache.set('10.0.0.1', 'reachable');
-    expect(cache.set('10.0.0.1', 'reachable')).toBe(false);
-  });
-
-  it('reports a changed value and keeps the unreachable count', () => {
-    const cache = new ResultsCache();
-    cache.set('10.0.0.1', 'unreachable');
-    cache.set('10.0.0.2', 'unreachable');
-    expect(cache.set('10.0.0.1', 'reachable')).toBe(true);
-    expect(cache.unreachableCount()).toBe(1);
-    cache.delete('10.0.0.2');
-    expect(cache.unreachableCount()).toBe(0);
-    expect(cache.get('10.0.0.2')).toBe('unknown');
   });
 });
 
