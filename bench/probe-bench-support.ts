@@ -1,5 +1,6 @@
 // Shared by the probe benchmarks: target addresses, a listener process, resource figures.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 
 /** Reachable targets live in 127.1.0.0/16 and up; unreachable ones in 127.64.0.0/16 (dropped by probe-run.sh). */
 export function benchAddresses(count: number, unreachableShare: number): { reachable: string[]; unreachable: string[] } {
@@ -10,12 +11,18 @@ export function benchAddresses(count: number, unreachableShare: number): { reach
   return { reachable, unreachable };
 }
 
-/** A listener in a child process (its CPU is not ours) that closes every connection at once. */
+/**
+ * A listener in a child process (its CPU is not ours) that closes every connection at once. It
+ * stands in for remote pods, so with a memory limit on the run (probe-run.sh MEMORY_LIMIT_MIB) it is
+ * moved out of that cgroup, into the one named by LISTENER_CGROUP_PROCS.
+ */
 export async function startListener(port: number): Promise<ChildProcess> {
   const script =
     `const s=require('net').createServer(c=>{c.on('error',()=>{});c.destroy()});` +
     `s.listen({port:${port},host:'0.0.0.0',backlog:65535},()=>process.stdout.write('ready\\n'));`;
   const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const listenerCgroup = process.env.LISTENER_CGROUP_PROCS;
+  if (listenerCgroup) writeFileSync(listenerCgroup, String(child.pid));
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`listener exited with ${code}`)));

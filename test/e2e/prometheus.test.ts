@@ -28,7 +28,7 @@ interface Sample {
 describe('deploy/prometheus-rules.yaml', () => {
   it('passes promtool check rules', async () => {
     const { stdout } = await run(PROMTOOL, ['check', 'rules', RULES]);
-    expect(stdout).toContain('SUCCESS: 7 rules found');
+    expect(stdout).toContain('SUCCESS: 8 rules found');
   });
 });
 
