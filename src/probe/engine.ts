@@ -354,7 +354,7 @@ export class ProbeEngine {
     const { timeoutMs, refusedIsReachable } = this.options;
     try {
       if (protocol === 'tcp') {
-        if (this.tcpThreads) return await this.tcpThreads.probe(address, ports, timeoutMs, refusedIsReachable, this.canceller);
+        if (this.tcpThreads) return await this.tcpThreads.probe(address, ports, timeoutMs, refusedIsReachable);
         return await this.probers.tcp(address, ports, timeoutMs, this.isAnswer, this.canceller);
       }
       return await this.icmp!.ping(address, timeoutMs);

@@ -2,6 +2,14 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { METRIC_PREFIX } from '../metrics.js';
 import type { Protocol, ProbeResult } from './outcome.js';
 
+const PROTOCOLS: readonly Protocol[] = ['tcp', 'icmp'];
+const RESULTS: readonly ProbeResult[] = ['success', 'refused', 'failure', 'timeout', 'error'];
+/** Label objects made once, not per probe (thousands per second). Never mutated. */
+const PROTOCOL_LABELS = Object.fromEntries(PROTOCOLS.map((protocol) => [protocol, { protocol }])) as Record<Protocol, { protocol: Protocol }>;
+const PROBE_LABELS = Object.fromEntries(
+  PROTOCOLS.map((protocol) => [protocol, Object.fromEntries(RESULTS.map((result) => [result, { protocol, result }]))]),
+) as Record<Protocol, Record<ProbeResult, { protocol: Protocol; result: ProbeResult }>>;
+
 /** The probe engine's metrics; label values are bounded (protocol × result) except the opt-in per-target gauge. */
 export class ProbeMetrics {
   private readonly probes: Counter<'protocol' | 'result'>;
@@ -68,8 +76,8 @@ export class ProbeMetrics {
   }
 
   probe(protocol: Protocol, result: ProbeResult, durationMs: number): void {
-    this.probes.inc({ protocol, result });
-    this.duration.observe({ protocol }, durationMs / 1000);
+    this.probes.inc(PROBE_LABELS[protocol][result]);
+    this.duration.observe(PROTOCOL_LABELS[protocol], durationMs / 1000);
   }
 
   probeStarted(latenessMs: number): void {

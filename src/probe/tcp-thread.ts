@@ -2,11 +2,10 @@
 // batches, one message per event-loop turn in each direction.
 import { parentPort } from 'node:worker_threads';
 import { verdictOf, type ProbeResult } from './outcome.js';
-import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
+import { tcpConnectAnyPort } from './tcp.js';
 import { PROBE_FIELDS, type ThreadReply, type ThreadRequest } from './tcp-threads.js';
 
 const port = parentPort!;
-const inFlight = new Map<number, ProbeCanceller>();
 let replies: ThreadReply = [];
 
 function flushReplies(): void {
@@ -22,19 +21,13 @@ function reply(id: number, result: ProbeResult, durationMs: number, error: strin
 const answersIfRefused = (result: ProbeResult): boolean => verdictOf(result, true) === 'success';
 const answersIfNotRefused = (result: ProbeResult): boolean => verdictOf(result, false) === 'success';
 
-port.on('message', ({ probes, cancels }: ThreadRequest) => {
-  for (const id of cancels) inFlight.get(id)?.cancelAll();
+port.on('message', (probes: ThreadRequest) => {
   for (let i = 0; i < probes.length; i += PROBE_FIELDS) {
     const id = probes[i] as number;
     const address = probes[i + 1] as string;
     const ports = probes[i + 2] as number[];
     const timeoutMs = probes[i + 3] as number;
     const isAnswer = probes[i + 4] ? answersIfRefused : answersIfNotRefused;
-    const canceller = new ProbeCanceller();
-    inFlight.set(id, canceller);
-    void tcpConnectAnyPort(address, ports, timeoutMs, isAnswer, canceller).then((outcome) => {
-      inFlight.delete(id);
-      reply(id, outcome.result, outcome.durationMs, outcome.error);
-    });
+    void tcpConnectAnyPort(address, ports, timeoutMs, isAnswer).then((outcome) => reply(id, outcome.result, outcome.durationMs, outcome.error));
   }
 });

@@ -1,17 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { ProbeOutcome, ProbeResult } from './outcome.js';
-import type { ProbeCanceller } from './tcp.js';
 
 /**
  * Main thread → probe thread, once per event-loop turn: probes to start, flattened as
  * [id, address, ports, timeoutMs, refusedIsReachable, ...] (one array clones far faster than an
- * object per probe), and ids to abandon.
+ * object per probe).
  */
-export interface ThreadRequest {
-  probes: unknown[];
-  cancels: number[];
-}
+export type ThreadRequest = unknown[];
 export const PROBE_FIELDS = 5;
 
 /** Probe thread → main thread, once per event-loop turn: [id, result, durationMs, error | null, ...]. */
@@ -30,15 +26,12 @@ const THREAD_LOST = 'ETHREADEXIT';
 interface PendingProbe {
   resolve(outcome: ProbeOutcome): void;
   thread: ProbeThread;
-  canceller: ProbeCanceller | undefined;
-  cancel: () => void;
 }
 
 class ProbeThread {
   readonly worker: Worker;
   inFlight = 0;
-  probes: unknown[] = [];
-  cancels: number[] = [];
+  probes: ThreadRequest = [];
 
   constructor(url: URL, onReply: (reply: ThreadReply) => void, onExit: (thread: ProbeThread, why: unknown) => void) {
     // From sources (tests, tsx) the thread needs the TypeScript loader too.
@@ -51,25 +44,15 @@ class ProbeThread {
   }
 
   flush = (): void => {
-    this.worker.postMessage({ probes: this.probes, cancels: this.cancels } satisfies ThreadRequest);
+    this.worker.postMessage(this.probes);
     this.probes = [];
-    this.cancels = [];
   };
 
-  private get flushPlanned(): boolean {
-    return this.probes.length > 0 || this.cancels.length > 0;
-  }
-
   addProbe(id: number, address: string, ports: readonly number[], timeoutMs: number, refusedIsReachable: boolean): void {
-    if (!this.flushPlanned) setImmediate(this.flush);
+    if (this.probes.length === 0) setImmediate(this.flush);
     this.probes.push(id, address, ports, timeoutMs, refusedIsReachable);
     // Only a thread with work keeps the process alive.
     if (this.inFlight++ === 0) this.worker.ref();
-  }
-
-  addCancel(id: number): void {
-    if (!this.flushPlanned) setImmediate(this.flush);
-    this.cancels.push(id);
   }
 
   settled(): void {
@@ -101,18 +84,16 @@ export class TcpProbeThreads {
     return this.threads.length;
   }
 
-  /** Same contract as tcpConnectAnyPort; a probe lost with a crashed thread is an error. */
-  probe(address: string, ports: readonly number[], timeoutMs: number, refusedIsReachable: boolean, canceller?: ProbeCanceller): Promise<ProbeOutcome> {
+  /**
+   * Same contract as tcpConnectAnyPort; a probe lost with a crashed thread is an error. No canceller:
+   * probes in flight end with close(), whose thread termination closes their sockets.
+   */
+  probe(address: string, ports: readonly number[], timeoutMs: number, refusedIsReachable: boolean): Promise<ProbeOutcome> {
     if (this.closed) return Promise.resolve({ protocol: 'tcp', result: 'error', durationMs: 0, error: 'ABORT_ERR' });
     const thread = this.leastBusy();
     const id = this.nextId++;
     return new Promise((resolve) => {
-      const cancel = (): void => {
-        if (!this.settle(id, 'error', 0, 'ABORT_ERR')) return;
-        if (!this.closed) thread.addCancel(id);
-      };
-      this.pending.set(id, { resolve, thread, canceller, cancel });
-      canceller?.add(cancel);
+      this.pending.set(id, { resolve, thread });
       thread.addProbe(id, address, ports, timeoutMs, refusedIsReachable);
     });
   }
@@ -155,16 +136,14 @@ export class TcpProbeThreads {
     void thread.worker.terminate();
   };
 
-  /** Resolves a probe once; false if it was already settled. */
-  private settle(id: number, result: ProbeResult, durationMs: number, error: string | undefined): boolean {
+  /** Resolves a probe once (a reply after close() finds nothing). */
+  private settle(id: number, result: ProbeResult, durationMs: number, error: string | undefined): void {
     const probe = this.pending.get(id);
-    if (!probe) return false;
+    if (!probe) return;
     this.pending.delete(id);
-    probe.canceller?.delete(probe.cancel);
     probe.thread.settled();
     const outcome: ProbeOutcome = { protocol: 'tcp', result, durationMs };
     if (error !== undefined) outcome.error = error;
     probe.resolve(outcome);
-    return true;
   }
 }
