@@ -71,17 +71,14 @@ export class TcpProbeThreads {
   private readonly pending = new Map<number, PendingProbe>();
   private nextId = 0;
   private closed = false;
-  private readonly url = new URL(import.meta.url.endsWith('.ts') ? './tcp-thread.ts' : './tcp-thread.js', import.meta.url);
 
+  /** `script`: the thread's entry, replaceable in tests. */
   constructor(
     count: number,
     private readonly logger: Logger,
+    private readonly script = new URL(import.meta.url.endsWith('.ts') ? './tcp-thread.ts' : './tcp-thread.js', import.meta.url),
   ) {
     this.threads = Array.from({ length: count }, () => undefined);
-  }
-
-  get size(): number {
-    return this.threads.length;
   }
 
   /**
@@ -117,7 +114,7 @@ export class TcpProbeThreads {
       }
       if (best < 0 || thread.inFlight < this.threads[best]!.inFlight) best = n;
     }
-    return (this.threads[best] ??= new ProbeThread(this.url, this.onReply, this.onExit));
+    return (this.threads[best] ??= new ProbeThread(this.script, this.onReply, this.onExit));
   }
 
   private readonly onReply = (reply: ThreadReply): void => {

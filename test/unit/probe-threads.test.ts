@@ -1,0 +1,28 @@
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/log.js';
+import { TcpProbeThreads } from '../../src/probe/tcp-threads.js';
+
+describe('TcpProbeThreads', () => {
+  it('turns the probes of a thread that died into errors, not failures, and starts a new thread for the next', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = new PassThrough();
+    stream.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((line) => lines.push(JSON.parse(line))));
+    const threads = new TcpProbeThreads(1, createLogger({ destination: stream }), new URL('./fixtures/crashing-probe-thread.mjs', import.meta.url));
+    try {
+      // Nothing is ever connected: the thread exits as soon as it gets the batch.
+      const first = await Promise.all([threads.probe('10.0.0.1', [80], 500, true), threads.probe('10.0.0.2', [80], 500, true)]);
+      expect(first).toEqual([
+        { protocol: 'tcp', result: 'error', durationMs: 0, error: 'ETHREADEXIT' },
+        { protocol: 'tcp', result: 'error', durationMs: 0, error: 'ETHREADEXIT' },
+      ]);
+      // A new thread takes the next probe (and dies the same way) instead of leaving it pending.
+      expect(await threads.probe('10.0.0.3', [80], 500, true)).toMatchObject({ result: 'error', error: 'ETHREADEXIT' });
+      const stopped = lines.filter((line) => line.msg === 'TCP probe thread stopped; its probes count as errors');
+      expect(stopped.map((line) => line.lost)).toEqual([2, 1]);
+    } finally {
+      await threads.close();
+    }
+    expect(await threads.probe('10.0.0.4', [80], 500, true)).toMatchObject({ result: 'error', error: 'ABORT_ERR' });
+  });
+});
