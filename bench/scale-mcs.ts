@@ -3,7 +3,9 @@
 // 3 agents in "node" namespaces with probeReplicas 0, and the controller. Measures the time from
 // agent start to the first report and to a full round, then over a steady window the API writes
 // (metrics of agents and controller, and watches), probe throughput and CPU/RSS of every process.
-// Usage: node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
+// With AGENT_MEMORY_LIMIT_MIB=N each agent runs as the DaemonSet runs it: in its own memory cgroup of
+// N MiB (its `limits.memory`) with the node flags of its `command`.
+// Usage: [AGENT_MEMORY_LIMIT_MIB=256] node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
 import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { ControlPlane, freePort } from '../test/harness/controlplane.js';
@@ -18,6 +20,8 @@ import {
   farmAddress,
   forEachLimited,
   machine,
+  manifestAgentNodeFlags,
+  memoryCgroup,
   metricSum,
   sampleAll,
   keepWatching,
@@ -50,9 +54,19 @@ heartbeatPeriod: 30s`;
 
 const log = (message: string): void => void process.stderr.write(`[scale-mcs] ${message}\n`);
 
+const AGENT_MEMORY_LIMIT_MIB = Number(process.env.AGENT_MEMORY_LIMIT_MIB ?? 0);
+
 const plane = await ControlPlane.start();
+const agentCgroups = new Map<string, ReturnType<typeof memoryCgroup>>();
 const s = await createScenario({
   name: 'scale', subnet: '10.233.80.0/24', pods: 0, nodes: AGENTS, config: CONFIG, allowCidrs: [FARM_CIDR], controlPlane: plane.state,
+  agentCommand: AGENT_MEMORY_LIMIT_MIB
+    ? (host) => {
+        const cgroup = memoryCgroup(`eps-agent-${host}`, AGENT_MEMORY_LIMIT_MIB);
+        agentCgroups.set(host, cgroup);
+        return cgroup.command(process.execPath, ...manifestAgentNodeFlags());
+      }
+    : undefined,
 });
 const hosts = Object.keys(s.nodeNames);
 let farm: { remove(): void } | undefined;
@@ -183,9 +197,15 @@ try {
     `controller ${['serviceimports', 'endpointslices', 'probereports'].map((r) => `${r} ${controllerDelta('eps_probe_informer_lists_total', { resource: r })}`).join(', ')}`);
   console.log(`  processes: ${describeWindow(before, after, windowSeconds)}`);
   console.log(`  reports at the end: ${reports.map((r, i) => `${hosts[i]} targets ${r?.targetsProbed} unreachable ${r?.unreachableCount} suspect ${r?.suspect}`).join('; ')}`);
+  if (AGENT_MEMORY_LIMIT_MIB) {
+    console.log(`  agents ran with node ${manifestAgentNodeFlags().join(' ')} in memory cgroups of ${AGENT_MEMORY_LIMIT_MIB} MiB; peak usage: ` +
+      `${hosts.map((host) => `${host} ${agentCgroups.get(host)!.peakMiB().toFixed(0)} MiB`).join(', ')}; ` +
+      `still running at the end: ${hosts.map((host) => `${host} ${s.agents.get(host)!.child.exitCode === null && s.agents.get(host)!.child.signalCode === null ? 'yes' : 'no'}`).join(', ')}`);
+  }
 } finally {
   for (const request of watches) request.abort();
   await s.destroy();
   farm?.remove();
   await plane.stop();
+  for (const cgroup of agentCgroups.values()) cgroup.remove();
 }

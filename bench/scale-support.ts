@@ -1,10 +1,12 @@
 // Shared by the scale benchmarks (scale-mcs, scale-unrelated-slices, kwok-reports): a farm of
 // answering probe targets, bulk object creation, process and metrics sampling.
 import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import * as k8s from '@kubernetes/client-node';
 import pLimit from 'p-limit';
+import { parseAllDocuments } from 'yaml';
 import type { Topology } from '../test/harness/topology.js';
 import { childCpuSeconds } from './probe-bench-support.js';
 
@@ -63,6 +65,33 @@ export async function addFarm(topology: Topology, nodeNetns: readonly string[]):
     removeRootBlackhole();
     throw err;
   }
+}
+
+/** The node flags of the DaemonSet's `command` in deploy/eps-probe-plugin.yaml (between the binary and the script). */
+export function manifestAgentNodeFlags(): string[] {
+  const manifest = readFileSync(new URL('../deploy/eps-probe-plugin.yaml', import.meta.url), 'utf8');
+  const daemonSet = parseAllDocuments(manifest).map((document) => document.toJS()).find((object) => object?.kind === 'DaemonSet');
+  const command = daemonSet.spec.template.spec.containers[0].command as string[];
+  return command.slice(1, -1);
+}
+
+/**
+ * A memory cgroup (v1 or v2) limited to `limitMiB`, a child of this process's own, like a pod's
+ * `limits.memory`. A process must start inside it (`command` below) for V8 to size its heap from it.
+ */
+export function memoryCgroup(name: string, limitMiB: number): { command: (program: string, ...lead: string[]) => string[]; peakMiB(): number; remove(): void } {
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  const own = readFileSync('/proc/self/cgroup', 'utf8');
+  const base = v2 ? `/sys/fs/cgroup${/^0::(.*)$/m.exec(own)![1]}` : `/sys/fs/cgroup/memory${/^\d+:memory:(.*)$/m.exec(own)![1]}`;
+  const dir = `${base}/${name}-${process.pid}`;
+  mkdirSync(dir);
+  writeFileSync(`${dir}/${v2 ? 'memory.max' : 'memory.limit_in_bytes'}`, String(limitMiB * 1024 * 1024));
+  return {
+    // The shell moves itself into the group, then becomes the program (same pid).
+    command: (program, ...lead) => ['sh', '-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" "$@"`, program, ...lead],
+    peakMiB: () => Number(readFileSync(`${dir}/${v2 ? 'memory.peak' : 'memory.max_usage_in_bytes'}`, 'utf8')) / 1024 / 1024,
+    remove: () => rmdirSync(dir),
+  };
 }
 
 /** Runs `work` over `items` with at most `concurrency` in flight; resolves with the elapsed seconds. */

@@ -53,6 +53,8 @@ export interface ScenarioOptions {
   tokens?: { agent: string; controller: string };
   /** Namespace of the ConfigMap and the controllers' Lease; the scenario's own namespace when unset. */
   configNamespace?: string;
+  /** The program that runs an agent's CLI script (StartOptions.command), per host; node when unset. */
+  agentCommand?: (host: string) => string[];
 }
 
 export interface Scenario {
@@ -146,7 +148,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     startAgent(host) {
       const agent = startCli(
         ['agent', '--kubeconfig', agentKubeconfig, '--identity', nodeNames[host]!, '--namespace', configNamespace, '--metrics-port', String(AGENT_METRICS_PORT)],
-        { topology, host, echo: options.echo },
+        { topology, host, echo: options.echo, command: options.agentCommand?.(host) },
       );
       agents.set(host, agent);
       return agent;
