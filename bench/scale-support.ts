@@ -77,18 +77,26 @@ export function manifestAgentNodeFlags(): string[] {
 
 /**
  * A memory cgroup (v1 or v2) limited to `limitMiB`, a child of this process's own, like a pod's
- * `limits.memory`. A process must start inside it (`command` below) for V8 to size its heap from it.
+ * `limits.memory`. A process must start inside it for V8 to size its heap from it: `command` waits
+ * until `adopt(pid)` has moved it in, then becomes the program (same pid), so that the group holds
+ * it from its first allocation.
  */
-export function memoryCgroup(name: string, limitMiB: number): { command: (program: string, ...lead: string[]) => string[]; peakMiB(): number; remove(): void } {
+export function memoryCgroup(name: string, limitMiB: number): {
+  command: (program: string, ...lead: string[]) => string[];
+  adopt(pid: number): void;
+  peakMiB(): number;
+  remove(): void;
+} {
   const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
   const own = readFileSync('/proc/self/cgroup', 'utf8');
-  const base = v2 ? `/sys/fs/cgroup${/^0::(.*)$/m.exec(own)![1]}` : `/sys/fs/cgroup/memory${/^\d+:memory:(.*)$/m.exec(own)![1]}`;
-  const dir = `${base}/${name}-${process.pid}`;
+  const ownPath = v2 ? /^0::(.*)$/m.exec(own)![1]! : /^\d+:memory:(.*)$/m.exec(own)![1]!;
+  const path = `${ownPath === '/' ? '' : ownPath}/${name}-${process.pid}`;
+  const dir = `/sys/fs/cgroup${v2 ? '' : '/memory'}${path}`;
   mkdirSync(dir);
   writeFileSync(`${dir}/${v2 ? 'memory.max' : 'memory.limit_in_bytes'}`, String(limitMiB * 1024 * 1024));
   return {
-    // The shell moves itself into the group, then becomes the program (same pid).
-    command: (program, ...lead) => ['sh', '-c', `echo $$ > ${dir}/cgroup.procs && exec "$0" "$@"`, program, ...lead],
+    command: (program, ...lead) => ['sh', '-c', `until grep -q ':${path}$' /proc/self/cgroup; do sleep 0.01; done; exec "$0" "$@"`, program, ...lead],
+    adopt: (pid) => writeFileSync(`${dir}/cgroup.procs`, String(pid)),
     peakMiB: () => Number(readFileSync(`${dir}/${v2 ? 'memory.peak' : 'memory.max_usage_in_bytes'}`, 'utf8')) / 1024 / 1024,
     remove: () => rmdirSync(dir),
   };

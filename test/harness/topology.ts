@@ -170,7 +170,9 @@ export async function createTopology(options: TopologyOptions): Promise<Topology
 
   function spawnIn(hostName: string, command: string, args: string[], spawnOptions: SpawnOptions = {}): ChildProcess {
     const host = get(hostName);
-    const child = spawn('ip', ['netns', 'exec', host.netns, command, ...args], { stdio: 'inherit', ...spawnOptions });
+    // nsenter rather than `ip netns exec`, which remounts /sys: a process there could not see its
+    // memory cgroup's limit (as a pod's container does) when a bench puts it in one.
+    const child = spawn('nsenter', [`--net=/run/netns/${host.netns}`, command, ...args], { stdio: 'inherit', ...spawnOptions });
     processes.add(child);
     child.once('exit', () => processes.delete(child));
     return child;
