@@ -118,7 +118,11 @@ try {
   const controller = s.startController('c1', {}, controllerPort);
   const controllerMetrics = (): Promise<string> => scrape(`http://127.0.0.1:${controllerPort}/metrics`);
   const started = performance.now();
-  for (const host of hosts) agentCgroups.get(host)?.adopt(s.startAgent(host).child.pid!);
+  for (const host of hosts) {
+    const agent = s.startAgent(host);
+    // Created by agentCommand during startAgent; the agent waits until it is in.
+    agentCgroups.get(host)?.adopt(agent.child.pid!);
+  }
   const pids: Record<string, number> = {
     ...Object.fromEntries(hosts.map((host) => [`agent-${host}`, s.agents.get(host)!.child.pid!])),
     controller: controller.child.pid!,
