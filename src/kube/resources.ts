@@ -33,13 +33,39 @@ export async function servedServiceImportVersion(kc: k8s.KubeConfig): Promise<Mc
   return version;
 }
 
+/** Objects per list request: a large cluster's full list never sits in memory as one response. */
+const LIST_PAGE_SIZE = 500;
+
+/** A list's continue token: `_continue` in client-node's typed lists, `continue` in raw custom-object JSON. */
+function continueToken(list: k8s.KubernetesListObject<k8s.KubernetesObject>): string | undefined {
+  const metadata = list.metadata as (k8s.V1ListMeta & { continue?: string }) | undefined;
+  return metadata?._continue || metadata?.continue || undefined;
+}
+
+/**
+ * Lists every page (`limit` + `continue`). The pages form one consistent snapshot, at the first
+ * page's resourceVersion, from which the watch then starts.
+ */
+async function listAllPages<T extends k8s.KubernetesObject>(
+  page: (options: { limit: number; _continue?: string }) => Promise<k8s.KubernetesListObject<T>>,
+): Promise<k8s.KubernetesListObject<T>> {
+  const first = await page({ limit: LIST_PAGE_SIZE });
+  const items = first.items;
+  for (let token = continueToken(first); token; ) {
+    const next = await page({ limit: LIST_PAGE_SIZE, _continue: token });
+    for (const item of next.items) items.push(item);
+    token = continueToken(next);
+  }
+  return { ...first, items };
+}
+
 export function serviceImportInformerSpec(kc: k8s.KubeConfig, version: McsVersion): InformerSpec<ServiceImport> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   return {
     resource: 'serviceimports',
     path: `/apis/${MCS_GROUP}/${version}/serviceimports`,
-    list: async () =>
-      (await custom.listClusterCustomObject({ group: MCS_GROUP, version, plural: 'serviceimports' })) as k8s.KubernetesListObject<ServiceImport>,
+    list: () =>
+      listAllPages(async (page) => (await custom.listClusterCustomObject({ group: MCS_GROUP, version, plural: 'serviceimports', ...page })) as k8s.KubernetesListObject<ServiceImport>),
   };
 }
 
@@ -49,7 +75,7 @@ export function endpointSliceInformerSpec(kc: k8s.KubeConfig): InformerSpec<k8s.
   return {
     resource: 'endpointslices',
     path: '/apis/discovery.k8s.io/v1/endpointslices',
-    list: () => discovery.listEndpointSliceForAllNamespaces(),
+    list: () => listAllPages((page) => discovery.listEndpointSliceForAllNamespaces(page)),
   };
 }
 
@@ -58,8 +84,10 @@ export function probeReportInformerSpec(kc: k8s.KubeConfig): InformerSpec<ProbeR
   return {
     resource: 'probereports',
     path: `/apis/${REPORT_GROUP}/${REPORT_VERSION}/${REPORT_PLURAL}`,
-    list: async () =>
-      (await custom.listClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL })) as k8s.KubernetesListObject<ProbeReportObject>,
+    list: () =>
+      listAllPages(
+        async (page) => (await custom.listClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, ...page })) as k8s.KubernetesListObject<ProbeReportObject>,
+      ),
   };
 }
 
