@@ -3,9 +3,10 @@
 // 3 agents in "node" namespaces with probeReplicas 0, and the controller. Measures the time from
 // agent start to the first report and to a full round, then over a steady window the API writes
 // (metrics of agents and controller, and watches), probe throughput and CPU/RSS of every process.
-// With AGENT_MEMORY_LIMIT_MIB=N each agent runs as the DaemonSet runs it: in its own memory cgroup of
-// N MiB (its `limits.memory`) with the node flags of its `command`.
-// Usage: [AGENT_MEMORY_LIMIT_MIB=256] node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
+// With AS_DEPLOYED=1 each agent and the controller run as deploy/eps-probe-plugin.yaml runs them: in
+// their own memory cgroup of the manifest's `limits.memory`, with the node flags of its `command`
+// (AGENT_MEMORY_LIMIT_MIB / CONTROLLER_MEMORY_LIMIT_MIB override the limits).
+// Usage: [AS_DEPLOYED=1] node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
 import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { ControlPlane, freePort } from '../test/harness/controlplane.js';
@@ -20,7 +21,7 @@ import {
   farmAddress,
   forEachLimited,
   machine,
-  manifestAgentNodeFlags,
+  manifestContainer,
   memoryCgroup,
   metricSum,
   sampleAll,
@@ -54,17 +55,26 @@ heartbeatPeriod: 30s`;
 
 const log = (message: string): void => void process.stderr.write(`[scale-mcs] ${message}\n`);
 
-const AGENT_MEMORY_LIMIT_MIB = Number(process.env.AGENT_MEMORY_LIMIT_MIB ?? 0);
+const AS_DEPLOYED = process.env.AS_DEPLOYED === '1';
+/** Per role: node flags and memory limit when AS_DEPLOYED. */
+const deployed = Object.fromEntries(
+  (['agent', 'controller'] as const).map((role) => {
+    const manifest = manifestContainer(role);
+    const override = process.env[`${role.toUpperCase()}_MEMORY_LIMIT_MIB`];
+    return [role, { ...manifest, memoryLimitMiB: override ? Number(override) : manifest.memoryLimitMiB }];
+  }),
+) as Record<'agent' | 'controller', { nodeFlags: string[]; memoryLimitMiB: number }>;
 
 const plane = await ControlPlane.start();
-const agentCgroups = new Map<string, ReturnType<typeof memoryCgroup>>();
+/** Memory cgroups by process name (`agent-n1`, `controller`), when AS_DEPLOYED. */
+const cgroups = new Map<string, ReturnType<typeof memoryCgroup>>();
 const s = await createScenario({
   name: 'scale', subnet: '10.233.80.0/24', pods: 0, nodes: AGENTS, config: CONFIG, allowCidrs: [FARM_CIDR], controlPlane: plane.state,
-  agentCommand: AGENT_MEMORY_LIMIT_MIB
-    ? (host) => {
-        const cgroup = memoryCgroup(`eps-agent-${host}`, AGENT_MEMORY_LIMIT_MIB);
-        agentCgroups.set(host, cgroup);
-        return cgroup.command(process.execPath, ...manifestAgentNodeFlags());
+  command: AS_DEPLOYED
+    ? (role, name) => {
+        const cgroup = memoryCgroup(`eps-${role}-${name}`, deployed[role].memoryLimitMiB);
+        cgroups.set(role === 'agent' ? `agent-${name}` : 'controller', cgroup);
+        return cgroup.command(process.execPath, ...deployed[role].nodeFlags);
       }
     : undefined,
 });
@@ -116,12 +126,13 @@ try {
 
   const controllerPort = await freePort();
   const controller = s.startController('c1', {}, controllerPort);
+  cgroups.get('controller')?.adopt(controller.child.pid!);
   const controllerMetrics = (): Promise<string> => scrape(`http://127.0.0.1:${controllerPort}/metrics`);
   const started = performance.now();
   for (const host of hosts) {
     const agent = s.startAgent(host);
     // Created by agentCommand during startAgent; the agent waits until it is in.
-    agentCgroups.get(host)?.adopt(agent.child.pid!);
+    cgroups.get(`agent-${host}`)?.adopt(agent.child.pid!);
   }
   const pids: Record<string, number> = {
     ...Object.fromEntries(hosts.map((host) => [`agent-${host}`, s.agents.get(host)!.child.pid!])),
@@ -201,15 +212,16 @@ try {
     `controller ${['serviceimports', 'endpointslices', 'probereports'].map((r) => `${r} ${controllerDelta('eps_probe_informer_lists_total', { resource: r })}`).join(', ')}`);
   console.log(`  processes: ${describeWindow(before, after, windowSeconds)}`);
   console.log(`  reports at the end: ${reports.map((r, i) => `${hosts[i]} targets ${r?.targetsProbed} unreachable ${r?.unreachableCount} suspect ${r?.suspect}`).join('; ')}`);
-  if (AGENT_MEMORY_LIMIT_MIB) {
-    console.log(`  agents ran with node ${manifestAgentNodeFlags().join(' ')} in memory cgroups of ${AGENT_MEMORY_LIMIT_MIB} MiB; peak usage: ` +
-      `${hosts.map((host) => `${host} ${agentCgroups.get(host)!.peakMiB().toFixed(0)} MiB`).join(', ')}; ` +
-      `still running at the end: ${hosts.map((host) => `${host} ${s.agents.get(host)!.child.exitCode === null && s.agents.get(host)!.child.signalCode === null ? 'yes' : 'no'}`).join(', ')}`);
+  if (AS_DEPLOYED) {
+    const running = (process: { child: { exitCode: number | null; signalCode: string | null } }): string => (process.child.exitCode === null && process.child.signalCode === null ? 'running' : 'exited');
+    console.log(`  as deployed: agents node ${deployed.agent.nodeFlags.join(' ')} in ${deployed.agent.memoryLimitMiB} MiB, controller node ${deployed.controller.nodeFlags.join(' ')} in ${deployed.controller.memoryLimitMiB} MiB; ` +
+      `cgroup peak usage ${[...cgroups].map(([name, cgroup]) => `${name} ${cgroup.peakMiB().toFixed(0)} MiB`).join(', ')}; ` +
+      `at the end: ${hosts.map((host) => `agent-${host} ${running(s.agents.get(host)!)}`).join(', ')}, controller ${running(controller)}`);
   }
 } finally {
   for (const request of watches) request.abort();
   await s.destroy();
   farm?.remove();
   await plane.stop();
-  for (const cgroup of agentCgroups.values()) cgroup.remove();
+  for (const cgroup of cgroups.values()) cgroup.remove();
 }

@@ -67,12 +67,19 @@ export async function addFarm(topology: Topology, nodeNetns: readonly string[]):
   }
 }
 
-/** The node flags of the DaemonSet's `command` in deploy/eps-probe-plugin.yaml (between the binary and the script). */
-export function manifestAgentNodeFlags(): string[] {
+/**
+ * How deploy/eps-probe-plugin.yaml runs the agent (DaemonSet) or the controller (Deployment): the node
+ * flags of its `command` (none without one: the image's entrypoint) and its `limits.memory` in MiB.
+ */
+export function manifestContainer(role: 'agent' | 'controller'): { nodeFlags: string[]; memoryLimitMiB: number } {
   const manifest = readFileSync(new URL('../deploy/eps-probe-plugin.yaml', import.meta.url), 'utf8');
-  const daemonSet = parseAllDocuments(manifest).map((document) => document.toJS()).find((object) => object?.kind === 'DaemonSet');
-  const command = daemonSet.spec.template.spec.containers[0].command as string[];
-  return command.slice(1, -1);
+  const kind = role === 'agent' ? 'DaemonSet' : 'Deployment';
+  const workload = parseAllDocuments(manifest).map((document) => document.toJS()).find((object) => object?.kind === kind);
+  const container = workload.spec.template.spec.containers[0];
+  const command = (container.command as string[] | undefined) ?? [];
+  const limit = /^(\d+)Mi$/.exec(container.resources.limits.memory as string);
+  if (!limit) throw new Error(`${kind} limits.memory is not in Mi: ${container.resources.limits.memory}`);
+  return { nodeFlags: command.slice(1, -1), memoryLimitMiB: Number(limit[1]) };
 }
 
 /**

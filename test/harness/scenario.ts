@@ -53,8 +53,8 @@ export interface ScenarioOptions {
   tokens?: { agent: string; controller: string };
   /** Namespace of the ConfigMap and the controllers' Lease; the scenario's own namespace when unset. */
   configNamespace?: string;
-  /** The program that runs an agent's CLI script (StartOptions.command), per host; node when unset. */
-  agentCommand?: (host: string) => string[];
+  /** The program that runs an agent's or a controller's CLI script (StartOptions.command); node when unset. */
+  command?: (role: 'agent' | 'controller', name: string) => string[] | undefined;
 }
 
 export interface Scenario {
@@ -148,7 +148,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     startAgent(host) {
       const agent = startCli(
         ['agent', '--kubeconfig', agentKubeconfig, '--identity', nodeNames[host]!, '--namespace', configNamespace, '--metrics-port', String(AGENT_METRICS_PORT)],
-        { topology, host, echo: options.echo, command: options.agentCommand?.(host) },
+        { topology, host, echo: options.echo, command: options.command?.('agent', host) },
       );
       agents.set(host, agent);
       return agent;
@@ -156,7 +156,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     startController(id, env = {}, metricsPort = 0) {
       const controller = startCli(
         ['controller', '--kubeconfig', controllerKubeconfig, '--identity', `${id}-${suffix}`, '--namespace', configNamespace, '--metrics-port', String(metricsPort), '--metrics-host', '127.0.0.1'],
-        { env, echo: options.echo, host: id },
+        { env, echo: options.echo, host: id, command: options.command?.('controller', id) },
       );
       controllers.set(id, controller);
       return controller;
