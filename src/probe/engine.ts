@@ -71,6 +71,12 @@ export interface ProbeEngineDeps {
   probers?: Probers;
 }
 
+/** protocolsFor's answers, made once rather than per probe. */
+const TCP_ONLY: readonly Protocol[] = ['tcp'];
+const ICMP_ONLY: readonly Protocol[] = ['icmp'];
+const TCP_AND_ICMP: readonly Protocol[] = ['tcp', 'icmp'];
+const NO_PROTOCOL: readonly Protocol[] = [];
+
 /** Each planned delay varies by up to ±10% so that targets never fall back into step. */
 const JITTER = 0.1;
 
@@ -318,7 +324,21 @@ export class ProbeEngine {
   /** One turn of a target's loop: probe, record, plan the next turn, release the slot. Never rejects. */
   private readonly turn = async (worker: TargetWorker): Promise<void> => {
     try {
-      const { verdict, outcomes } = await this.probeTarget(worker);
+      this.metrics.probeStarted(Date.now() - worker.plannedAt);
+      const { target } = worker;
+      const protocols = this.protocolsFor(target.ports.length > 0);
+      let outcomes: ProbeOutcome[];
+      if (protocols.length === 0) {
+        const error = `no TCP port to probe and ICMP unavailable (${this.icmpUnavailable ?? 'mode tcp'})`;
+        outcomes = [{ protocol: 'icmp', result: 'error', durationMs: 0, error }];
+      } else {
+        // One protocol (the usual case) without Promise.all and its arrays: this runs for every probe.
+        outcomes = protocols.length === 1 ? [await this.probeWith(protocols[0]!, target)] : await Promise.all(protocols.map((protocol) => this.probeWith(protocol, target)));
+        for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
+      }
+      const { refusedIsReachable } = this.options;
+      const verdict =
+        outcomes.length === 1 ? verdictOf(outcomes[0]!.result, refusedIsReachable) : combineVerdicts(outcomes.map((o) => verdictOf(o.result, refusedIsReachable)));
       if (this.running && !worker.stopped) this.record(worker, verdict, outcomes);
     } catch (err) {
       // A throwing listener is caught in emit(); anything else here is a bug that must not stop the engine.
@@ -332,23 +352,6 @@ export class ProbeEngine {
 
   /** Whether a probe result settles a target's multi-port TCP probe (the other ports are then abandoned). */
   private readonly isAnswer = (result: ProbeResult): boolean => verdictOf(result, this.options.refusedIsReachable) === 'success';
-
-  private async probeTarget(worker: TargetWorker): Promise<{ verdict: Verdict; outcomes: ProbeOutcome[] }> {
-    this.metrics.probeStarted(Date.now() - worker.plannedAt);
-    const { refusedIsReachable } = this.options;
-    const protocols = this.protocolsFor(worker.target.ports.length > 0);
-    if (protocols.length === 0) {
-      const error = `no TCP port to probe and ICMP unavailable (${this.icmpUnavailable ?? 'mode tcp'})`;
-      return { verdict: 'error', outcomes: [{ protocol: 'icmp', result: 'error', durationMs: 0, error }] };
-    }
-    // One protocol (the usual case) without Promise.all and its arrays: this runs for every probe.
-    const outcomes =
-      protocols.length === 1
-        ? [await this.probeWith(protocols[0]!, worker.target)]
-        : await Promise.all(protocols.map((protocol) => this.probeWith(protocol, worker.target)));
-    for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
-    return { verdict: combineVerdicts(outcomes.map((o) => verdictOf(o.result, refusedIsReachable))), outcomes };
-  }
 
   private async probeWith(protocol: Protocol, { address, ports }: Target): Promise<ProbeOutcome> {
     const { timeoutMs, refusedIsReachable } = this.options;
@@ -366,14 +369,12 @@ export class ProbeEngine {
   }
 
   /** Which probers apply to a target; ICMP stands in for TCP when the target has no port. */
-  private protocolsFor(hasPorts: boolean): Protocol[] {
+  private protocolsFor(hasPorts: boolean): readonly Protocol[] {
     const { mode } = this.options;
     const wantsIcmp = mode !== 'tcp' || !hasPorts;
-    const icmp = wantsIcmp ? this.lazyIcmp() : undefined;
-    const protocols: Protocol[] = [];
-    if (hasPorts && (mode !== 'icmp' || !icmp)) protocols.push('tcp');
-    if (icmp) protocols.push('icmp');
-    return protocols;
+    const icmp = wantsIcmp ? this.lazyIcmp() !== undefined : false;
+    const tcp = hasPorts && (mode !== 'icmp' || !icmp);
+    return tcp ? (icmp ? TCP_AND_ICMP : TCP_ONLY) : icmp ? ICMP_ONLY : NO_PROTOCOL;
   }
 
   private record(worker: TargetWorker, verdict: Verdict, outcomes: readonly ProbeOutcome[]): void {
