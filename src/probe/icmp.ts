@@ -57,6 +57,14 @@ function resultOfPingError(error: Error): ProbeResult {
   return NETWORK_FAILURE_MESSAGES.has(error.message) ? 'failure' : 'error';
 }
 
+/**
+ * Pingers not yet closed. raw-socket's poll handle does not keep its JS socket alive, and until a
+ * send completes nothing else does: a caller awaiting only its pings (the `probe` command) left the
+ * whole pinger, its pending pings and the awaiting code unreachable, so the garbage collector closed
+ * the socket and the process exited with the pings unsettled. Holding open pingers here prevents it.
+ */
+const openPingers = new Set<IcmpPinger>();
+
 /** ICMP echo over raw sockets, IPv4 and IPv6, with as many net-ping sessions as the number of pings in flight needs. */
 export class IcmpPinger {
   private readonly sessions = new Map<4 | 6, PingSession[]>([
@@ -73,6 +81,7 @@ export class IcmpPinger {
    */
   constructor(private readonly logger: Logger) {
     this.openSession(4);
+    openPingers.add(this);
   }
 
   ping(address: string, timeoutMs: number): Promise<ProbeOutcome> {
@@ -104,6 +113,7 @@ export class IcmpPinger {
   /** Closes every session; pings in flight complete at once with an error. */
   close(): void {
     this.closed = true;
+    openPingers.delete(this);
     for (const list of this.sessions.values()) {
       for (const entry of list.splice(0)) {
         entry.open = false;

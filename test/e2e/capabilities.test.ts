@@ -3,7 +3,7 @@
 // ICMP works with a copy of node holding cap_net_raw (the image's node-net-raw), and without the
 // capability the probe command and the agent say so and fall back (or refuse) as configured.
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,6 +32,22 @@ async function listenLoopback(): Promise<{ server: net.Server; port: number }> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, port: (server.address() as net.AddressInfo).port };
+}
+
+/**
+ * The CLI script as user nobody can read it: the repository's build, unless the checkout is not
+ * traversable by others (a clone under `mktemp -d`, mode 0700); then a copy of the app laid out like
+ * the image's /app in `dir` (hard links where the filesystem allows).
+ */
+function appForNobody(dir: string): string {
+  if (spawnSync('setpriv', [...NOBODY, 'test', '-r', CLI]).status === 0) return CLI;
+  const app = path.join(dir, 'app');
+  mkdirSync(app);
+  for (const part of ['package.json', 'dist', 'node_modules']) {
+    const [from, to] = [path.join(repoRoot, part), path.join(app, part)];
+    if (spawnSync('cp', ['-al', from, to]).status !== 0) cpSync(from, to, { recursive: true });
+  }
+  return path.join(app, 'dist/cli/main.js');
 }
 
 function lastStage(dockerfile: string): string {
@@ -72,10 +88,13 @@ describe('the built CLI as an unprivileged user', () => {
   /** Copies of this Node.js: node-net-raw holds cap_net_raw like the image's, node holds nothing. */
   let nodeNetRaw: string;
   let plainNode: string;
+  /** The CLI as nobody can read it (see appForNobody). */
+  let cli: string;
 
   beforeAll(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'eps-caps-'));
     chmodSync(dir, 0o755);
+    cli = appForNobody(dir);
     nodeNetRaw = path.join(dir, 'node-net-raw');
     plainNode = path.join(dir, 'node');
     copyFileSync(process.execPath, nodeNetRaw);
@@ -89,7 +108,7 @@ describe('the built CLI as an unprivileged user', () => {
   });
 
   function probe(setpriv: string[], node: string, args: string[]) {
-    return spawnSync('setpriv', [...setpriv, node, CLI, 'probe', '--allow', '127.0.0.0/8', ...args], { encoding: 'utf8', timeout: 20_000 });
+    return spawnSync('setpriv', [...setpriv, node, cli, 'probe', '--allow', '127.0.0.0/8', ...args], { encoding: 'utf8', timeout: 20_000 });
   }
 
   it.each([
@@ -154,7 +173,7 @@ describe('the built CLI as an unprivileged user', () => {
       const agent = startCli(
         ['agent', '--kubeconfig', kubeconfig, '--identity', `${namespace}-${name}`, '--namespace', namespace, '--config-name', name,
           '--metrics-host', '127.0.0.1', '--metrics-port', String(metricsPort)],
-        { command: ['setpriv', ...setpriv, node], host: name },
+        { command: ['setpriv', ...setpriv, node], cli, host: name },
       );
       agents.push(agent);
       const metric = async (pattern: RegExp): Promise<number> => {

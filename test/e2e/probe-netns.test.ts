@@ -1,5 +1,8 @@
 // Pods in network namespaces (10.233.10.0/24, blackholed in the root namespace): ICMP and TCP
 // reachability, and how fast a user sees a cut link and its recovery.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
@@ -27,6 +30,21 @@ afterAll(async () => {
 });
 
 describe('ICMP in namespaces', () => {
+  it('settles a ping whose pinger nothing else holds, across a garbage collection (the probe command)', () => {
+    // In its own process: the pinger is dropped at once, so only its pending ping leads to it.
+    const dist = (file: string) => pathToFileURL(path.resolve(import.meta.dirname, '../../dist', file)).href;
+    const script = `
+      import { IcmpPinger } from ${JSON.stringify(dist('probe/icmp.js'))};
+      import { createLogger } from ${JSON.stringify(dist('log.js'))};
+      const pending = new IcmpPinger(createLogger({ level: 'silent' })).ping(${JSON.stringify(icmpPod.address)}, 1000);
+      globalThis.gc();
+      console.log((await pending).result);
+      process.exit(0);`;
+    const run = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 10_000 });
+    expect(run.stderr).toBe('');
+    expect(run.stdout.trim()).toBe('success');
+  });
+
   it('gets an echo reply from a pod, and a timeout once its link is cut', async () => {
     const pinger = new IcmpPinger(logger);
     try {

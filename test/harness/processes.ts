@@ -31,19 +31,22 @@ export interface StartOptions {
    * to run it as another user); process.execPath when unset.
    */
   command?: string[];
+  /** The CLI script to run (a staged copy of the app, say); the repository's build when unset. */
+  cli?: string;
   /** Mirror the process's output to the test's stderr (debugging). */
   echo?: boolean;
 }
 
 export function startCli(args: string[], options: StartOptions = {}): RunningProcess {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`make build\` (npx tsc) before the e2e tests`);
+  const cli = options.cli ?? CLI;
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run \`make build\` (npx tsc) before the e2e tests`);
   const env = { ...process.env, ...options.env };
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const [program, ...lead] = options.command ?? [process.execPath];
   const child =
     options.topology && options.host
-      ? options.topology.spawnIn(options.host, program!, [...lead, CLI, ...args], { stdio, env })
-      : spawn(program!, [...lead, CLI, ...args], { stdio, env });
+      ? options.topology.spawnIn(options.host, program!, [...lead, cli, ...args], { stdio, env })
+      : spawn(program!, [...lead, cli, ...args], { stdio, env });
   const logs: Array<Record<string, unknown>> = [];
   const rawOutput: string[] = [];
   let buffered = '';
