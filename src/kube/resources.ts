@@ -56,7 +56,8 @@ async function listAllPages<T extends k8s.KubernetesObject>(
     for (const item of next.items) items.push(item);
     token = continueToken(next);
   }
-  return { ...first, items };
+  // The snapshot's resourceVersion, without the first page's continue token.
+  return { ...first, items, metadata: { resourceVersion: first.metadata?.resourceVersion } };
 }
 
 export function serviceImportInformerSpec(kc: k8s.KubeConfig, version: McsVersion): InformerSpec<ServiceImport> {

@@ -35,6 +35,11 @@ function readThreadName(tid: string): string {
   }
 }
 
+/** TCP probe threads of this process, by their thread name. */
+function probeThreads(): number {
+  return readdirSync('/proc/self/task').filter((tid) => /tcp-probe/.test(readThreadName(tid))).length;
+}
+
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
@@ -124,16 +129,45 @@ describe('ProbeEngine with probe threads', () => {
     // Keep probing for a few rounds, so that every thread ran many probes.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const states = new Set(engine.snapshot().map((s) => s.state));
-    const workerThreads = (): number => readdirSync('/proc/self/task').filter((tid) => /tcp-probe/.test(readThreadName(tid))).length;
-    expect(workerThreads()).toBe(3);
+    expect(probeThreads()).toBe(3);
     await engine.stop();
     expect(states).toEqual(new Set(['reachable']));
     const probes = (await registry.getSingleMetric('eps_probe_probes_total')!.get()).values;
     expect(probes.find((v) => v.labels.result === 'refused')!.value).toBeGreaterThan(600);
     expect(probes.some((v) => v.labels.result === 'error')).toBe(false);
     // Threads end asynchronously after terminate(); their sockets are already closed.
-    await vi.waitFor(() => expect(workerThreads()).toBe(0), { timeout: 5000 });
+    await vi.waitFor(() => expect(probeThreads()).toBe(0), { timeout: 5000 });
     expect(openFds()).toBe(before);
+  });
+});
+
+describe('ProbeEngine switching probe threads while running', () => {
+  it('moves probing between the main thread and probe threads without a failure or a state change', async () => {
+    const registry = new Registry();
+    const engine = new ProbeEngine(
+      { allowCidrs: ['127.0.0.0/8'], intervalMs: 100, fastIntervalMs: 20, timeoutMs: 500 },
+      { logger: createLogger({ level: 'silent' }), registry },
+    );
+    const changes: ReachabilityChange[] = [];
+    engine.onChange((change) => changes.push(change));
+    engine.setTargets([{ address: '127.0.0.2', ports: [port], owners: ['ns/up'] }]);
+    await engine.start();
+    try {
+      await engine.firstRoundComplete();
+      for (const tcpThreads of [2, 0, 1]) {
+        engine.updateOptions({ allowCidrs: ['127.0.0.0/8'], intervalMs: 100, fastIntervalMs: 20, timeoutMs: 500, tcpThreads });
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await vi.waitFor(() => expect(probeThreads()).toBe(tcpThreads), { timeout: 5000 });
+      }
+    } finally {
+      await engine.stop();
+    }
+    expect(changes.map((c) => c.current)).toEqual(['reachable']);
+    const probes = (await registry.getSingleMetric('eps_probe_probes_total')!.get()).values;
+    // ~30 probes in 3 s at a 100 ms interval; starting threads (with the TypeScript loader here) takes some.
+    expect(probes.find((v) => v.labels.result === 'success')!.value).toBeGreaterThan(15);
+    // Probes cut short by a switch are errors (never failures); none failed or timed out.
+    expect(probes.filter((v) => v.labels.result === 'failure' || v.labels.result === 'timeout')).toEqual([]);
   });
 });
 
