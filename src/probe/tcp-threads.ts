@@ -23,6 +23,13 @@ const PROBE_THREAD_YOUNG_GENERATION_MB = 8;
 /** Error code of a probe lost with its thread: a local error, never a target failure. */
 const THREAD_LOST = 'ETHREADEXIT';
 
+/**
+ * A slot whose thread died stays empty this long: a thread that cannot start (a broken install)
+ * must not be restarted for every batch of probes. Its probes meanwhile go to the other threads,
+ * or end as errors when none is left.
+ */
+const RESTART_DELAY_MS = 1000;
+
 interface PendingProbe {
   resolve(outcome: ProbeOutcome): void;
   thread: ProbeThread;
@@ -68,6 +75,8 @@ class ProbeThread {
  */
 export class TcpProbeThreads {
   private readonly threads: (ProbeThread | undefined)[];
+  /** Per slot, when a thread may be started there again (after one died). */
+  private readonly restartAt: number[];
   private readonly pending = new Map<number, PendingProbe>();
   private nextId = 0;
   private closed = false;
@@ -79,6 +88,7 @@ export class TcpProbeThreads {
     private readonly script = new URL(import.meta.url.endsWith('.ts') ? './tcp-thread.ts' : './tcp-thread.js', import.meta.url),
   ) {
     this.threads = Array.from({ length: count }, () => undefined);
+    this.restartAt = Array.from({ length: count }, () => 0);
   }
 
   /**
@@ -88,6 +98,7 @@ export class TcpProbeThreads {
   probe(address: string, ports: readonly number[], timeoutMs: number, refusedIsReachable: boolean): Promise<ProbeOutcome> {
     if (this.closed) return Promise.resolve({ protocol: 'tcp', result: 'error', durationMs: 0, error: 'ABORT_ERR' });
     const thread = this.leastBusy();
+    if (!thread) return Promise.resolve({ protocol: 'tcp', result: 'error', durationMs: 0, error: THREAD_LOST });
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, { resolve, thread });
@@ -104,17 +115,19 @@ export class TcpProbeThreads {
     await Promise.all(threads.map((thread) => thread.worker.terminate()));
   }
 
-  private leastBusy(): ProbeThread {
-    let best = -1;
+  /** The running thread with the fewest probes in flight, or a new one in a free slot; undefined while every slot waits to restart. */
+  private leastBusy(): ProbeThread | undefined {
+    let best: ProbeThread | undefined;
+    const now = Date.now();
     for (let n = 0; n < this.threads.length; n++) {
       const thread = this.threads[n];
-      if (!thread) {
-        best = n;
-        break;
+      if (thread) {
+        if (!best || thread.inFlight < best.inFlight) best = thread;
+      } else if (now >= this.restartAt[n]!) {
+        return (this.threads[n] = new ProbeThread(this.script, this.onReply, this.onExit));
       }
-      if (best < 0 || thread.inFlight < this.threads[best]!.inFlight) best = n;
     }
-    return (this.threads[best] ??= new ProbeThread(this.script, this.onReply, this.onExit));
+    return best;
   }
 
   private readonly onReply = (reply: ThreadReply): void => {
@@ -123,11 +136,12 @@ export class TcpProbeThreads {
     }
   };
 
-  /** A thread that failed or exited loses its probes (errors); the next probe starts a new thread. */
+  /** A thread that failed or exited loses its probes (errors); a new one starts in its slot after RESTART_DELAY_MS. */
   private readonly onExit = (thread: ProbeThread, why: unknown): void => {
     const slot = this.threads.indexOf(thread);
     if (slot < 0) return;
     this.threads[slot] = undefined;
+    this.restartAt[slot] = Date.now() + RESTART_DELAY_MS;
     this.logger.error({ err: why, lost: thread.inFlight }, 'TCP probe thread stopped; its probes count as errors');
     for (const [id, probe] of this.pending) if (probe.thread === thread) this.settle(id, 'error', 0, THREAD_LOST);
     void thread.worker.terminate();

@@ -3,8 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { TcpProbeThreads } from '../../src/probe/tcp-threads.js';
 
+const THREAD_STOPPED = 'TCP probe thread stopped; its probes count as errors';
+
 describe('TcpProbeThreads', () => {
-  it('turns the probes of a thread that died into errors, not failures, and starts a new thread for the next', async () => {
+  it('turns the probes of a thread that died into errors, not failures, and starts a new thread a second later', async () => {
     const lines: Record<string, unknown>[] = [];
     const stream = new PassThrough();
     stream.on('data', (chunk: Buffer) => chunk.toString().split('\n').filter(Boolean).forEach((line) => lines.push(JSON.parse(line))));
@@ -16,13 +18,16 @@ describe('TcpProbeThreads', () => {
         { protocol: 'tcp', result: 'error', durationMs: 0, error: 'ETHREADEXIT' },
         { protocol: 'tcp', result: 'error', durationMs: 0, error: 'ETHREADEXIT' },
       ]);
-      // A new thread takes the next probe (and dies the same way) instead of leaving it pending.
-      expect(await threads.probe('10.0.0.3', [80], 500, true)).toMatchObject({ result: 'error', error: 'ETHREADEXIT' });
-      const stopped = lines.filter((line) => line.msg === 'TCP probe thread stopped; its probes count as errors');
-      expect(stopped.map((line) => line.lost)).toEqual([2, 1]);
+      // Its slot waits before a new thread: meanwhile probes end as errors at once, without a thread.
+      expect(await threads.probe('10.0.0.3', [80], 500, true)).toEqual({ protocol: 'tcp', result: 'error', durationMs: 0, error: 'ETHREADEXIT' });
+      expect(lines.filter((line) => line.msg === THREAD_STOPPED).map((line) => line.lost)).toEqual([2]);
+      // Then a new thread takes the next probe (and dies the same way) instead of leaving it pending.
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect(await threads.probe('10.0.0.4', [80], 500, true)).toMatchObject({ result: 'error', error: 'ETHREADEXIT' });
+      expect(lines.filter((line) => line.msg === THREAD_STOPPED).map((line) => line.lost)).toEqual([2, 1]);
     } finally {
       await threads.close();
     }
-    expect(await threads.probe('10.0.0.4', [80], 500, true)).toMatchObject({ result: 'error', error: 'ABORT_ERR' });
+    expect(await threads.probe('10.0.0.5', [80], 500, true)).toMatchObject({ result: 'error', error: 'ABORT_ERR' });
   });
 });
