@@ -2,7 +2,7 @@
 // namespaces, a fresh Kubernetes namespace with our ConfigMap, a Kosmos-style ServiceImport with its
 // synced EndpointSlice, agents running in the node namespaces and controllers in the root namespace.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -195,6 +195,8 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     async destroy() {
       await Promise.all([...agents.values(), ...controllers.values()].map((p) => p.stop()));
       await topology.destroy();
+      // Its kubeconfigs hold credentials.
+      rmSync(scratch, { recursive: true, force: true });
     },
   };
   return scenario;
