@@ -6,7 +6,7 @@ import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
-import { combineVerdicts, verdictOf, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
+import { answersProbe, combineVerdicts, verdictOf, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
@@ -350,15 +350,12 @@ export class ProbeEngine {
     }
   };
 
-  /** Whether a probe result settles a target's multi-port TCP probe (the other ports are then abandoned). */
-  private readonly isAnswer = (result: ProbeResult): boolean => verdictOf(result, this.options.refusedIsReachable) === 'success';
-
   private async probeWith(protocol: Protocol, { address, ports }: Target): Promise<ProbeOutcome> {
     const { timeoutMs, refusedIsReachable } = this.options;
     try {
       if (protocol === 'tcp') {
         if (this.tcpThreads) return await this.tcpThreads.probe(address, ports, timeoutMs, refusedIsReachable);
-        return await this.probers.tcp(address, ports, timeoutMs, this.isAnswer, this.canceller);
+        return await this.probers.tcp(address, ports, timeoutMs, answersProbe(refusedIsReachable), this.canceller);
       }
       return await this.icmp!.ping(address, timeoutMs);
     } catch (err) {

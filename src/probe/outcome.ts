@@ -44,6 +44,14 @@ export function verdictOf(result: ProbeResult, refusedIsReachable: boolean): Ver
   }
 }
 
+const answersIfRefusedCounts = (result: ProbeResult): boolean => verdictOf(result, true) === 'success';
+const answersIfRefusedFails = (result: ProbeResult): boolean => verdictOf(result, false) === 'success';
+
+/** Whether a result settles a multi-port TCP probe (its other ports are then abandoned); one function per setting, made once. */
+export function answersProbe(refusedIsReachable: boolean): (result: ProbeResult) => boolean {
+  return refusedIsReachable ? answersIfRefusedCounts : answersIfRefusedFails;
+}
+
 /** Stronger evidence first: any answer beats any silence, and a real failure beats a local error. */
 const RESULT_STRENGTH: readonly ProbeResult[] = ['success', 'refused', 'failure', 'timeout', 'error'];
 

@@ -1,7 +1,7 @@
 // Entry of a TCP probe thread (see tcp-threads.ts): runs the connects it is sent and answers in
 // batches, one message per event-loop turn in each direction.
 import { parentPort } from 'node:worker_threads';
-import { verdictOf, type ProbeResult } from './outcome.js';
+import { answersProbe, type ProbeResult } from './outcome.js';
 import { tcpConnectAnyPort } from './tcp.js';
 import { PROBE_FIELDS, type ThreadReply, type ThreadRequest } from './tcp-threads.js';
 
@@ -18,16 +18,13 @@ function reply(id: number, result: ProbeResult, durationMs: number, error: strin
   replies.push(id, result, durationMs, error ?? null);
 }
 
-const answersIfRefused = (result: ProbeResult): boolean => verdictOf(result, true) === 'success';
-const answersIfNotRefused = (result: ProbeResult): boolean => verdictOf(result, false) === 'success';
-
 port.on('message', (probes: ThreadRequest) => {
   for (let i = 0; i < probes.length; i += PROBE_FIELDS) {
     const id = probes[i] as number;
     const address = probes[i + 1] as string;
     const ports = probes[i + 2] as number[];
     const timeoutMs = probes[i + 3] as number;
-    const isAnswer = probes[i + 4] ? answersIfRefused : answersIfNotRefused;
+    const isAnswer = answersProbe(probes[i + 4] as boolean);
     void tcpConnectAnyPort(address, ports, timeoutMs, isAnswer).then((outcome) => reply(id, outcome.result, outcome.durationMs, outcome.error));
   }
 });
