@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { ProbeOutcome, ProbeResult } from './outcome.js';
@@ -15,10 +16,10 @@ export type ThreadReply = (number | string | null)[];
 const REPLY_FIELDS = 4;
 
 /**
- * A thread only holds the sockets in flight; a small young generation keeps its heap (and the node's
- * RSS) small without promoting them (docs/benchmarks.md).
+ * A thread only holds the sockets in flight: a small young generation keeps its heap, and the node's
+ * RSS, small (docs/benchmarks.md).
  */
-const PROBE_THREAD_YOUNG_GENERATION_MB = 8;
+const PROBE_THREAD_YOUNG_GENERATION_MB = 3;
 
 /** Error code of a probe lost with its thread: a local error, never a target failure. */
 const THREAD_LOST = 'ETHREADEXIT';
@@ -43,6 +44,10 @@ class ProbeThread {
   constructor(url: URL, onReply: (reply: ThreadReply) => void, onExit: (thread: ProbeThread, why: unknown) => void) {
     // From sources (tests, tsx) the thread needs the TypeScript loader too.
     const execArgv = url.pathname.endsWith('.ts') ? ['--import', 'tsx'] : undefined;
+    // V8's --max-semi-space-size (the DaemonSet sizes the main thread's young generation with it)
+    // would override every later isolate's resourceLimits. V8 reads it only while an isolate sets
+    // up its heap, so clearing it now leaves the main heap as it is and lets the thread have its own.
+    setFlagsFromString('--max-semi-space-size=0');
     this.worker = new Worker(url, { execArgv, name: 'tcp-probe', resourceLimits: { maxYoungGenerationSizeMb: PROBE_THREAD_YOUNG_GENERATION_MB } });
     this.worker.unref();
     this.worker.on('message', onReply);

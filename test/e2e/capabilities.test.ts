@@ -76,7 +76,7 @@ describe('Dockerfile', () => {
   it('matches the manifest: the agent runs node-net-raw with NET_RAW, the controller plain node without', () => {
     const objects = parseAllDocuments(readFileSync(path.join(repoRoot, 'deploy/eps-probe-plugin.yaml'), 'utf8')).map((d) => d.toJS());
     const container = (kind: string) => objects.find((o) => o.kind === kind).spec.template.spec.containers[0];
-    expect(container('DaemonSet').command).toEqual(['node-net-raw', '--max-semi-space-size=8', 'dist/cli/main.js']);
+    expect(container('DaemonSet').command).toEqual(['node-net-raw', '--max-semi-space-size=4', 'dist/cli/main.js']);
     expect(container('DaemonSet').securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['NET_RAW'] });
     expect(container('Deployment').command).toBeUndefined();
     expect(container('Deployment').securityContext.capabilities).toEqual({ drop: ['ALL'] });

@@ -1,4 +1,6 @@
+import { execFileSync } from 'node:child_process';
 import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { TcpProbeThreads } from '../../src/probe/tcp-threads.js';
@@ -29,5 +31,18 @@ describe('TcpProbeThreads', () => {
       await threads.close();
     }
     expect(await threads.probe('10.0.0.5', [80], 500, true)).toMatchObject({ result: 'error', error: 'ABORT_ERR' });
+  });
+
+  it('gives a probe thread its own small young generation even when the process runs with --max-semi-space-size', () => {
+    const limits = (...flags: string[]): { main: number; thread: number } =>
+      JSON.parse(
+        execFileSync(process.execPath, [...flags, '--import', 'tsx', fileURLToPath(new URL('./fixtures/thread-heap-limits.ts', import.meta.url))], { encoding: 'utf8' }),
+      );
+    const small = limits('--max-semi-space-size=1');
+    const large = limits('--max-semi-space-size=16');
+    // The flag sizes the main thread's young generation (its limit counts it)...
+    expect(large.main - small.main).toBeGreaterThanOrEqual(2 * 15 * 2 ** 20);
+    // ...and not the thread's, which keeps its own whatever the flag says.
+    expect(large.thread).toBe(small.thread);
   });
 });
