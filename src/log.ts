@@ -24,3 +24,26 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   );
   return options.bindings ? base.child(options.bindings) : base;
 }
+
+/**
+ * Problems found by repeated passes over the same input (a target set, the informers' caches): each
+ * is reported once while it stays in the input and again if it leaves and comes back. What a pass
+ * no longer finds is forgotten, so memory follows the input, not everything ever seen.
+ */
+export class ReportedProblems<K> {
+  private reported = new Set<K>();
+  private found = new Set<K>();
+
+  /** Whether `key`, found in this pass, is to be reported: it was not found in the last pass, nor yet in this one. */
+  isNew(key: K): boolean {
+    if (this.found.has(key)) return false;
+    this.found.add(key);
+    return !this.reported.has(key);
+  }
+
+  /** Ends a pass: what it did not find is forgotten. */
+  endPass(): void {
+    this.reported = this.found;
+    this.found = new Set();
+  }
+}

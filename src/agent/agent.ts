@@ -15,7 +15,7 @@ import {
   type ProbeReportObject,
   type ServiceImport,
 } from '../kube/resources.js';
-import type { Logger } from '../log.js';
+import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { ProbeEngine } from '../probe/engine.js';
 import { liveMembers, onConfiguration } from '../report/aggregate.js';
@@ -68,8 +68,8 @@ export class Agent {
    * probes have not settled) keeps that verdict, so that a restart never flips the report.
    */
   private inheritedUnreachable = new Set<string>();
-  /** Invalid inputs already logged, so each is logged and counted once. */
-  private readonly reportedInvalid = new Set<string>();
+  /** Invalid inputs: each logged and counted once while it stays in the caches. */
+  private readonly reportedInvalid = new ReportedProblems<string>();
   private readonly invalidInputs: Counter<'kind'>;
   private readonly suspectGauge: Gauge;
   private readonly unreachableByImport: Gauge<'namespace' | 'serviceimport'>;
@@ -218,12 +218,11 @@ export class Agent {
       namespaceFilter: this.config.namespaces,
     });
     for (const problem of invalid) {
-      const key = `${problem.object}\0${problem.value}`;
-      if (this.reportedInvalid.has(key)) continue;
-      this.reportedInvalid.add(key);
+      if (!this.reportedInvalid.isNew(`${problem.object}\0${problem.value}`)) continue;
       this.invalidInputs.inc({ kind: problem.object.split(' ')[0] ?? 'unknown' });
       this.logger.warn({ object: problem.object, value: problem.value, reason: problem.reason }, 'invalid address ignored');
     }
+    this.reportedInvalid.endPass();
     const replicas = this.config.probeReplicas;
     const shard = replicas > 0 ? rendezvous(this.members, replicas) : undefined;
     const mine = shard ? targets.filter((t) => shard.isAssigned(t.address, this.options.nodeName)) : targets;

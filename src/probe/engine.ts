@@ -1,6 +1,6 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../log.js';
+import { ReportedProblems, type Logger } from '../log.js';
 import { canonicalAddress, parseAllowList, type AllowList } from './address.js';
 import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
@@ -101,8 +101,8 @@ export class ProbeEngine {
    * and the refused ones as given (holding the caller's objects would double the memory per target).
    */
   private desired: Target[] = [];
-  /** Refused addresses already logged; one line per address while it stays in the target set. */
-  private refusedLogged = new Set<string>();
+  /** Refused addresses: one line per address while it stays in the target set. */
+  private readonly refusedLogged = new ReportedProblems<string>();
   private running = false;
   private readonly canceller = new ProbeCanceller();
   private readonly scheduler: ProbeScheduler<TargetWorker>;
@@ -273,7 +273,6 @@ export class ProbeEngine {
     const accepted = new Map<string, Target>();
     const refused: string[] = [];
     const refusedTargets: Target[] = [];
-    const refusedNow = new Set<string>();
     const ports = new ListInterner<number>((a, b) => a - b);
     const owners = new ListInterner<string>();
     for (const target of targets) {
@@ -282,8 +281,7 @@ export class ProbeEngine {
       if (!decision.allowed || address === undefined) {
         refused.push(target.address);
         refusedTargets.push(target);
-        refusedNow.add(target.address);
-        if (!this.refusedLogged.has(target.address)) {
+        if (this.refusedLogged.isNew(target.address)) {
           this.logger.warn({ address: target.address, reason: decision.allowed ? '' : decision.reason }, 'target refused by the allow-list; it will not be probed');
           this.metrics.refusedTargets.inc();
         }
@@ -296,7 +294,7 @@ export class ProbeEngine {
         owners: owners.get(existing ? [...existing.owners, ...target.owners] : target.owners),
       });
     }
-    this.refusedLogged = refusedNow;
+    this.refusedLogged.endPass();
     return { accepted, refused, refusedTargets };
   }
 
