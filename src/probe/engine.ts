@@ -113,6 +113,8 @@ export class ProbeEngine {
   private icmp: IcmpProbe | undefined;
   /** Set while running with `tcpThreads` > 0; then TCP probes run there instead of `probers.tcp`. */
   private tcpThreads: TcpProbeThreads | undefined;
+  /** Threads replaced by an options change, finishing the probes they have. */
+  private readonly retiringThreads = new Set<TcpProbeThreads>();
   /** Why ICMP could not be opened, until stop() or an options change allows another try. */
   private icmpUnavailable: string | undefined;
   private firstRound = new FirstRound();
@@ -228,7 +230,7 @@ export class ProbeEngine {
     this.pool.clearQueue();
     this.canceller.cancelAll();
     this.closeIcmp();
-    const threadsClosed = this.tcpThreads?.close();
+    const threadsClosed = Promise.all([this.tcpThreads, ...this.retiringThreads].map((threads) => threads?.close()));
     this.tcpThreads = undefined;
     this.firstRound.end();
     this.firstRound = new FirstRound();
@@ -332,6 +334,8 @@ export class ProbeEngine {
       } else {
         // One protocol (the usual case) without Promise.all and its arrays: this runs for every probe.
         outcomes = protocols.length === 1 ? [await this.probeWith(protocols[0]!, target)] : await Promise.all(protocols.map((protocol) => this.probeWith(protocol, target)));
+        // A probe cut short by stop() is no result: neither counted nor recorded.
+        if (!this.running) return;
         for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
       }
       const { refusedIsReachable } = this.options;
@@ -411,9 +415,13 @@ export class ProbeEngine {
     if (this.options.perTargetMetrics && state !== 'unknown') this.metrics.setTargetReachable(worker.target.address, state === 'reachable');
   }
 
-  /** (Re)starts the TCP probe threads for `tcpThreads`; probes in flight on old threads settle as errors. */
+  /** (Re)starts the TCP probe threads for `tcpThreads`; old threads finish their probes first. */
   private openTcpThreads(): void {
-    void this.tcpThreads?.close();
+    const old = this.tcpThreads;
+    if (old) {
+      this.retiringThreads.add(old);
+      void old.closeWhenIdle().then(() => this.retiringThreads.delete(old));
+    }
     const count = this.options.tcpThreads;
     this.tcpThreads = count > 0 ? new TcpProbeThreads(count, this.logger) : undefined;
   }

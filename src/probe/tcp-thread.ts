@@ -1,9 +1,9 @@
 // Entry of a TCP probe thread (see tcp-threads.ts): runs the connects it is sent and answers in
-// batches, one message per event-loop turn in each direction.
+// batches, one message per batch window in each direction.
 import { parentPort } from 'node:worker_threads';
 import { answersProbe, type ProbeResult } from './outcome.js';
 import { tcpConnectAnyPort } from './tcp.js';
-import { PROBE_FIELDS, type ThreadReply, type ThreadRequest } from './tcp-threads.js';
+import { BATCH_WINDOW_MS, PROBE_FIELDS, type ThreadReply, type ThreadRequest } from './tcp-threads.js';
 
 const port = parentPort!;
 let replies: ThreadReply = [];
@@ -14,7 +14,7 @@ function flushReplies(): void {
 }
 
 function reply(id: number, result: ProbeResult, durationMs: number, error: string | undefined): void {
-  if (replies.length === 0) setImmediate(flushReplies);
+  if (replies.length === 0) setTimeout(flushReplies, BATCH_WINDOW_MS);
   replies.push(id, result, durationMs, error ?? null);
 }
 
