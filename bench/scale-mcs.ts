@@ -1,12 +1,14 @@
-// Many ServiceImports in a real apiserver: 5,000 ServiceImports × 20 endpoints (100k endpoints on at
-// most 32,766 distinct addresses, all the farm's /17 holds) that answer (a farm namespace answers for a whole /17 with TCP RSTs, see scale-support.ts), probed by
-// 3 agents in "node" namespaces with probeReplicas 0, and the controller. Measures the time from
-// agent start to the first report and to a full round, then over a steady window the API writes
-// (metrics of agents and controller, and watches), probe throughput and CPU/RSS of every process.
+// Many ServiceImports in a real apiserver: 5,000 ServiceImports × 20 endpoints (100k endpoints on
+// distinct addresses of a farm namespace that answers for a whole /15 with TCP RSTs, see
+// scale-support.ts), probed by AGENTS agents (default 3) in "node" namespaces with probeReplicas 0,
+// and the controller. Measures the time from agent start to the first report and to a full round,
+// then over a steady window the API writes (metrics of agents and controller, and watches), probe
+// throughput and CPU/RSS of every process.
 // With AS_DEPLOYED=1 each agent and the controller run as deploy/eps-probe-plugin.yaml runs them: in
 // their own memory cgroup of the manifest's `limits.memory`, with the node flags of its `command`
-// (AGENT_MEMORY_LIMIT_MIB / CONTROLLER_MEMORY_LIMIT_MIB override the limits).
-// Usage: [AS_DEPLOYED=1] node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
+// (AGENT_MEMORY_LIMIT_MIB / CONTROLLER_MEMORY_LIMIT_MIB override the limits). TCP_THREADS sets the
+// agents' probe.tcpThreads (default 0).
+// Usage: [AS_DEPLOYED=1] [AGENTS=3] [TCP_THREADS=0] node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
 import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { ControlPlane, freePort } from '../test/harness/controlplane.js';
@@ -33,11 +35,12 @@ import {
 const SERVICE_IMPORTS = Number(process.argv[2] ?? 5000);
 const ENDPOINTS = Number(process.argv[3] ?? 20);
 const STEADY_MINUTES = Number(process.argv[4] ?? 3);
-const AGENTS = 3;
+const AGENTS = Number(process.env.AGENTS ?? 3);
+const TCP_THREADS = Number(process.env.TCP_THREADS ?? 0);
 const INTERVAL_S = 10;
 const ENDPOINT_COUNT = SERVICE_IMPORTS * ENDPOINTS;
-// The farm's /17 (the range this bench may use) holds 32,766 addresses: beyond that, endpoints of
-// different ServiceImports share addresses, and every agent probes each address once.
+// Beyond the farm's 131,070 addresses, endpoints of different ServiceImports share addresses, and
+// every agent probes each address once.
 const TARGETS = Math.min(ENDPOINT_COUNT, FARM_ADDRESSES);
 /** Creations in flight: enough to keep the apiserver busy without a flood of 429s. */
 const CREATE_CONCURRENCY = 32;
@@ -50,6 +53,7 @@ const CONFIG = `probe:
   failureThreshold: 3
   successThreshold: 2
   concurrency: 2048
+  tcpThreads: ${TCP_THREADS}
 probeReplicas: 0
 heartbeatPeriod: 30s`;
 
@@ -195,7 +199,7 @@ try {
   const reports = await Promise.all(hosts.map((h) => s.report(h)));
 
   console.log(`machine: ${machine()}`);
-  console.log(`setup: ${SERVICE_IMPORTS} ServiceImports × ${ENDPOINTS} endpoints = ${ENDPOINT_COUNT} endpoints on ${TARGETS} distinct addresses = targets per agent (farm, TCP RST), ${AGENTS} agents, 1 controller, probeReplicas 0, interval ${INTERVAL_S} s, timeout 1 s, concurrency 2048`);
+  console.log(`setup: ${SERVICE_IMPORTS} ServiceImports × ${ENDPOINTS} endpoints = ${ENDPOINT_COUNT} endpoints on ${TARGETS} distinct addresses = targets per agent (farm, TCP RST), ${AGENTS} agents, 1 controller, probeReplicas 0, interval ${INTERVAL_S} s, timeout 1 s, concurrency 2048, tcpThreads ${TCP_THREADS}`);
   console.log(`created ${SERVICE_IMPORTS} ServiceImports + ${SERVICE_IMPORTS} EndpointSlices in ${createSeconds.toFixed(1)} s (concurrency ${CREATE_CONCURRENCY})`);
   for (const line of firstRound) console.log(`start-up ${line}`);
   console.log(`start-up window (${startupSeconds.toFixed(0)} s): ${describeWindow(startSample, startupSample, startupSeconds)}`);

@@ -10,21 +10,24 @@ import { parseAllDocuments } from 'yaml';
 import type { Topology } from '../test/harness/topology.js';
 import { childCpuSeconds } from './probe-bench-support.js';
 
-/** The farm's range: outside every topology subnet, so it needs its own blackhole in the root namespace. */
-export const FARM_CIDR = '10.233.128.0/17';
+/**
+ * The farm's range: outside every topology subnet (10.233.0.0/16), so it needs its own blackhole in
+ * the root namespace; a /15 holds one agent's 100k targets.
+ */
+export const FARM_CIDR = '10.234.0.0/15';
 
 export function machine(): string {
   return `${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version} (shared machine: other benchmarks may run at the same time)`;
 }
 
-/** Addresses in FARM_CIDR, a /17: 2^15 minus the all-zeros and all-ones ones. */
-export const FARM_ADDRESSES = 2 ** 15 - 2;
+/** Addresses in FARM_CIDR, a /15: 2^17 minus the all-zeros and all-ones ones. */
+export const FARM_ADDRESSES = 2 ** 17 - 2;
 
-/** The `index`-th address of the farm (0-based; 10.233.128.1 upwards). */
+/** The `index`-th address of the farm (0-based; 10.234.0.1 upwards). */
 export function farmAddress(index: number): string {
   if (!Number.isInteger(index) || index < 0 || index >= FARM_ADDRESSES) throw new RangeError(`farm address index out of range: ${index}`);
   const value = index + 1;
-  return `10.233.${128 + (value >> 8)}.${value & 0xff}`;
+  return `10.${234 + (value >> 16)}.${(value >> 8) & 0xff}.${value & 0xff}`;
 }
 
 function ip(args: string[]): void {
