@@ -6,7 +6,7 @@ import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
-import { answersProbe, combineVerdicts, verdictOf, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
+import { answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
@@ -338,9 +338,7 @@ export class ProbeEngine {
         if (!this.running) return;
         for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
       }
-      const { refusedIsReachable } = this.options;
-      const verdict =
-        outcomes.length === 1 ? verdictOf(outcomes[0]!.result, refusedIsReachable) : combineVerdicts(outcomes.map((o) => verdictOf(o.result, refusedIsReachable)));
+      const verdict = verdictOfOutcomes(outcomes, this.options.refusedIsReachable);
       if (this.running && !worker.stopped) this.record(worker, verdict, outcomes);
     } catch (err) {
       // A throwing listener is caught in emit(); anything else here is a bug that must not stop the engine.

@@ -62,9 +62,16 @@ export function strongestResult(results: readonly ProbeResult[]): ProbeResult {
   return RESULT_STRENGTH[best]!;
 }
 
-/** One verdict from several probers (mode `both`): reachable if either succeeds, since a false "unreachable" prunes a live endpoint. */
-export function combineVerdicts(verdicts: readonly Verdict[]): Verdict {
-  if (verdicts.includes('success')) return 'success';
-  if (verdicts.includes('failure')) return 'failure';
-  return 'error';
+/**
+ * One verdict from the outcomes of a probe's protocols (two in mode `both`): reachable if either
+ * succeeds, since a false "unreachable" prunes a live endpoint. No arrays: it runs for every probe.
+ */
+export function verdictOfOutcomes(outcomes: readonly { result: ProbeResult }[], refusedIsReachable: boolean): Verdict {
+  let verdict: Verdict = 'error';
+  for (const { result } of outcomes) {
+    const each = verdictOf(result, refusedIsReachable);
+    if (each === 'success') return 'success';
+    if (each === 'failure') verdict = 'failure';
+  }
+  return verdict;
 }
