@@ -70,6 +70,8 @@ export class Controller {
   private addresses?: Map<string, string[]>;
   /** Per slice, `resourceVersion|disconnected` last found already in its desired state: skipped next time. */
   private readonly settledSlices = new Map<string, string>();
+  /** Per ServiceImport, the held-back addresses last announced by an Event: a persisting cap is told once, not each pass. */
+  private readonly announcedHeldBack = new Map<string, string>();
   private readonly metrics: {
     writes: Counter<'resource' | 'result'>;
     passes: Counter<'result'>;
@@ -293,6 +295,10 @@ export class Controller {
       }),
     );
     this.forgetDeletedSlices([...slicesByKey.values()].flat());
+    if (this.announcedHeldBack.size > serviceImports.length) {
+      const present = new Set(serviceImports.map(keyOf));
+      for (const key of this.announcedHeldBack.keys()) if (!present.has(key)) this.announcedHeldBack.delete(key);
+    }
   }
 
   /** `synced`: the synced MCS slices, the only ones ever recorded as settled. */
@@ -322,8 +328,13 @@ export class Controller {
     const current = si.metadata.annotations?.[ANNOTATION_DISCONNECTED];
     const desired = formatAddressList(verdict.disconnected);
     const ref: EventTarget = { apiVersion: `${MCS_GROUP}/${this.version}`, kind: 'ServiceImport', name, namespace, uid: si.metadata.uid };
-    if (verdict.heldBack.length > 0) {
-      this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${verdict.heldBack.join(',')}`);
+    const heldBack = verdict.heldBack.join(',');
+    const key = `${namespace}/${name}`;
+    if (!heldBack) {
+      this.announcedHeldBack.delete(key);
+    } else if (heldBack !== this.announcedHeldBack.get(key)) {
+      this.announcedHeldBack.set(key, heldBack);
+      this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${heldBack}`);
     }
     if (desired !== (current ?? '')) {
       const before = new Set(parseAddressList(current).addresses);
