@@ -86,30 +86,55 @@ export function manifestContainer(role: 'agent' | 'controller'): { nodeFlags: st
 }
 
 /**
- * A memory cgroup (v1 or v2) limited to `limitMiB`, a child of this process's own, like a pod's
- * `limits.memory`. A process must start inside it for V8 to size its heap from it: `command` waits
- * until `adopt(pid)` has moved it in, then becomes the program (same pid), so that the group holds
- * it from its first allocation.
+ * A child of this process's own cgroup for one controller (v1 or v2). A process must start inside it
+ * (V8 sizes its heap from a memory limit at start): `command` waits until `adopt(pid)` has moved it
+ * in, then becomes the program (same pid), so the group holds it from its first instruction.
  */
-export function memoryCgroup(name: string, limitMiB: number): {
+function childCgroup(controller: 'memory' | 'cpu', name: string): {
+  dir: string;
+  v2: boolean;
   command: (program: string, ...lead: string[]) => string[];
   adopt(pid: number): void;
-  peakMiB(): number;
   remove(): void;
 } {
   const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
   const own = readFileSync('/proc/self/cgroup', 'utf8');
-  const ownPath = v2 ? /^0::(.*)$/m.exec(own)![1]! : /^\d+:memory:(.*)$/m.exec(own)![1]!;
+  const line = v2 ? /^0::(.*)$/m : new RegExp(`^\\d+:(?:[^:]*,)?${controller}(?:,[^:]*)?:(.*)$`, 'm');
+  const ownPath = line.exec(own)![1]!;
   const path = `${ownPath === '/' ? '' : ownPath}/${name}-${process.pid}`;
-  const dir = `/sys/fs/cgroup${v2 ? '' : '/memory'}${path}`;
+  const dir = `/sys/fs/cgroup${v2 ? '' : `/${controller}`}${path}`;
   mkdirSync(dir);
-  writeFileSync(`${dir}/${v2 ? 'memory.max' : 'memory.limit_in_bytes'}`, String(limitMiB * 1024 * 1024));
   return {
+    dir,
+    v2,
     command: (program, ...lead) => ['sh', '-c', `until grep -q ':${path}$' /proc/self/cgroup; do sleep 0.01; done; exec "$0" "$@"`, program, ...lead],
     adopt: (pid) => writeFileSync(`${dir}/cgroup.procs`, String(pid)),
-    peakMiB: () => Number(readFileSync(`${dir}/${v2 ? 'memory.peak' : 'memory.max_usage_in_bytes'}`, 'utf8')) / 1024 / 1024,
     remove: () => rmdirSync(dir),
   };
+}
+
+/** A memory cgroup limited to `limitMiB`, like a pod's `limits.memory` (see childCgroup). */
+export function memoryCgroup(name: string, limitMiB: number): ReturnType<typeof childCgroup> & { peakMiB(): number } {
+  const group = childCgroup('memory', name);
+  writeFileSync(`${group.dir}/${group.v2 ? 'memory.max' : 'memory.limit_in_bytes'}`, String(limitMiB * 1024 * 1024));
+  return {
+    ...group,
+    peakMiB: () => Number(readFileSync(`${group.dir}/${group.v2 ? 'memory.peak' : 'memory.max_usage_in_bytes'}`, 'utf8')) / 1024 / 1024,
+  };
+}
+
+/** A CPU cgroup allowed `cores` of CPU time (0.1: a tenth of one core), like a pod's `limits.cpu` (see childCgroup). */
+export function cpuCgroup(name: string, cores: number): ReturnType<typeof childCgroup> {
+  const group = childCgroup('cpu', name);
+  const periodUs = 100_000;
+  const quotaUs = Math.round(cores * periodUs);
+  if (group.v2) {
+    writeFileSync(`${group.dir}/cpu.max`, `${quotaUs} ${periodUs}`);
+  } else {
+    writeFileSync(`${group.dir}/cpu.cfs_period_us`, String(periodUs));
+    writeFileSync(`${group.dir}/cpu.cfs_quota_us`, String(quotaUs));
+  }
+  return group;
 }
 
 /** Runs `work` over `items` with at most `concurrency` in flight; resolves with the elapsed seconds. */
