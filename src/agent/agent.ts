@@ -197,7 +197,7 @@ export class Agent {
   /** Sharding members: live, non-suspect agents by their reports, and always this node. */
   private currentMembers(): string[] {
     const now = new Date();
-    // The controller's voter rule minus the Node check (agents do not watch Nodes): docs/adr/0002.
+    // The controller's voter rule minus the Node check (agents do not watch Nodes): docs/adr/0004.
     const peers = onConfiguration(partitionReports(this.reports.list(), { now }).valid, this.applied.version);
     const live = liveMembers(peers, now, this.config.controller.reportStaleAfterMs);
     return [...new Set([...live, this.options.nodeName])].sort();

@@ -2,7 +2,7 @@
 // A report speaks for one node: the node it is named after (the admission policy of the manifest
 // makes an agent's token write only that one). Since report names are unique, one node then has at
 // most one vote, and reports for names that are no Node, or copies carrying another node's
-// `spec.nodeName`, count for nothing. See docs/adr/0002 ("Who votes").
+// `spec.nodeName`, count for nothing. See docs/adr/0004 ("Which reports count").
 import type { ProbeReportSpec } from './types.js';
 
 /** A heartbeat further ahead of the reader's clock than this is not clock skew but a forged "forever live". */
