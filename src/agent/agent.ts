@@ -23,6 +23,7 @@ import { rendezvous } from '../report/rendezvous.js';
 import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
+import { partitionReports } from '../report/validity.js';
 import { VERSION } from '../version.js';
 import { ReportPublisher } from './publisher.js';
 
@@ -196,7 +197,8 @@ export class Agent {
   /** Sharding members: live, non-suspect agents by their reports, and always this node. */
   private currentMembers(): string[] {
     const now = new Date();
-    const peers = onConfiguration(this.reports.list().map((r) => r.spec).filter(Boolean), this.applied.version);
+    // The controller's voter rule minus the Node check (agents do not watch Nodes): docs/adr/0004.
+    const peers = onConfiguration(partitionReports(this.reports.list(), { now }).valid, this.applied.version);
     const live = liveMembers(peers, now, this.config.controller.reportStaleAfterMs);
     return [...new Set([...live, this.options.nodeName])].sort();
   }

@@ -8,6 +8,8 @@ import { METRIC_PREFIX } from '../metrics.js';
 import { sameView, type NodeView } from '../report/view.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec } from '../report/types.js';
 
+type OwnerReference = NonNullable<ProbeReport['metadata']['ownerReferences']>[number];
+
 /** What the agent knows besides the view. */
 export interface ReportContext {
   agentVersion: string;
@@ -24,6 +26,9 @@ export class ReportPublisher {
   private inFlight: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly custom: k8s.CustomObjectsApi;
+  private readonly core: k8s.CoreV1Api;
+  /** The owner reference to this node's Node, read once before the first write; undefined when unreadable. */
+  private owner?: Promise<OwnerReference | undefined>;
   private readonly writes: Counter<'reason' | 'result'>;
 
   constructor(
@@ -32,6 +37,7 @@ export class ReportPublisher {
     private readonly deps: { logger: Logger; registry: Registry },
   ) {
     this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    this.core = kc.makeApiClient(k8s.CoreV1Api);
     this.writes = new Counter({
       name: `${METRIC_PREFIX}report_writes_total`,
       help: 'ProbeReport writes by reason (change, heartbeat, create) and result (success, error).',
@@ -101,13 +107,31 @@ export class ReportPublisher {
     this.heartbeatTimer.unref();
   }
 
+  /**
+   * The report belongs to its Node: where the garbage collector runs, it goes with the Node. A Node
+   * that cannot be read (no RBAC `get nodes`, say) costs only the reference, never the report: the
+   * controller also deletes reports of Nodes that are gone.
+   */
+  private nodeOwner(): Promise<OwnerReference | undefined> {
+    this.owner ??= this.core.readNode({ name: this.nodeName }).then(
+      (node) => ({ apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: node.metadata!.uid! }),
+      (err: unknown) => {
+        this.deps.logger.warn({ err, node: this.nodeName }, 'cannot read this node\'s Node object: the report is published without an owner reference');
+        return undefined;
+      },
+    );
+    return this.owner;
+  }
+
   /** Merge-patches the whole spec (only this agent writes it), creating the report when missing. */
   private async put(spec: ProbeReportSpec): Promise<void> {
+    const owner = await this.nodeOwner();
+    const ownerReferences = owner ? [owner] : undefined;
     // Absent optional fields are sent as null so that a merge patch removes them.
     const patchSpec = { ...spec, suspectReason: spec.suspectReason ?? null };
     try {
       await this.custom.patchClusterCustomObject(
-        { group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, name: this.nodeName, body: { spec: patchSpec } },
+        { group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, name: this.nodeName, body: { metadata: { ownerReferences }, spec: patchSpec } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
     } catch (err) {
@@ -115,7 +139,7 @@ export class ReportPublisher {
       const body: ProbeReport = {
         apiVersion: `${REPORT_GROUP}/${REPORT_VERSION}`,
         kind: REPORT_KIND,
-        metadata: { name: this.nodeName },
+        metadata: { name: this.nodeName, ownerReferences },
         spec,
       };
       await this.custom.createClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, body });

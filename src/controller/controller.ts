@@ -12,6 +12,7 @@ import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
 import {
   MCS_GROUP,
   endpointSliceInformerSpec,
+  nodeInformerSpec,
   probeReportInformerSpec,
   serviceImportInformerSpec,
   servedServiceImportVersion,
@@ -20,12 +21,13 @@ import {
   type ProbeReportObject,
   type ServiceImport,
 } from '../kube/resources.js';
-import type { Logger } from '../log.js';
+import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../report/addresses.js';
 import { aggregate, onConfiguration, type Verdict } from '../report/aggregate.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
-import { ANNOTATION_DISCONNECTED } from '../report/types.js';
+import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../report/types.js';
+import { INVALID_REPORT_REASONS, partitionReports, type InvalidReport } from '../report/validity.js';
 import { desiredSlice } from './prune.js';
 import type { LeaderElector } from './leader.js';
 
@@ -52,6 +54,7 @@ class NotLeaderError extends Error {
 export class Controller {
   private readonly informerMetrics: InformerMetrics;
   private readonly reports: SupervisedInformer<ProbeReportObject>;
+  private readonly nodes: SupervisedInformer<k8s.V1Node>;
   private readonly slices: SupervisedInformer<k8s.V1EndpointSlice>;
   private serviceImports?: SupervisedInformer<ServiceImport>;
   private version?: McsVersion;
@@ -72,6 +75,10 @@ export class Controller {
   private readonly settledSlices = new Map<string, string>();
   /** Per ServiceImport, the held-back addresses last announced by an Event: a persisting cap is told once, not each pass. */
   private readonly announcedHeldBack = new Map<string, string>();
+  /** Reports that cannot vote: each logged, counted and told in an Event once while it stays invalid. */
+  private readonly reportedInvalid = new ReportedProblems<string>();
+  /** Per report of a Node that does not exist, when a pass first found it so (ms). */
+  private readonly orphanedSince = new Map<string, number>();
   private readonly metrics: {
     writes: Counter<'resource' | 'result'>;
     passes: Counter<'result'>;
@@ -79,6 +86,7 @@ export class Controller {
     disconnected: Gauge<'namespace' | 'serviceimport'>;
     heldBack: Gauge<'namespace' | 'serviceimport'>;
     liveReports: Gauge<'state'>;
+    invalidReports: Counter<'reason'>;
   };
 
   constructor(
@@ -91,6 +99,7 @@ export class Controller {
     this.informerMetrics = new InformerMetrics(registry);
     const informerDeps = { logger, metrics: this.informerMetrics };
     this.reports = new SupervisedInformer(kc, probeReportInformerSpec(kc), informerDeps);
+    this.nodes = new SupervisedInformer(kc, nodeInformerSpec(kc), informerDeps);
     this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
     this.events = createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger);
     this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName }, {
@@ -135,11 +144,18 @@ export class Controller {
       }),
       liveReports: new Gauge({
         name: `${METRIC_PREFIX}controller_reports`,
-        help: 'Node reports by state: live, suspect, stale, other-config (agent runs another configuration; not counted).',
+        help: 'Node reports by state: live, suspect, stale, other-config (agent runs another configuration; not counted), invalid (cannot vote: eps_probe_controller_invalid_reports_total says why).',
         labelNames: ['state'],
         registers: [registry],
       }),
+      invalidReports: new Counter({
+        name: `${METRIC_PREFIX}controller_invalid_reports_total`,
+        help: 'Reports found unable to vote, each counted once while it stays so, by reason: malformed, name-mismatch (metadata.name is not spec.nodeName), future-heartbeat, no-node.',
+        labelNames: ['reason'],
+        registers: [registry],
+      }),
     };
+    for (const reason of INVALID_REPORT_REASONS) this.metrics.invalidReports.inc({ reason }, 0);
   }
 
   private get config(): Config {
@@ -180,6 +196,21 @@ export class Controller {
       }
       this.schedule();
     });
+    // Only a Node appearing or disappearing matters; status updates of 1,000 Nodes must not cost passes.
+    const nodeNames = new Set<string>();
+    this.nodes.onChange((node) => {
+      const name = node?.metadata?.name;
+      if (name === undefined) {
+        nodeNames.clear();
+        for (const n of this.nodes.list()) nodeNames.add(n.metadata!.name!);
+      } else {
+        const exists = this.nodes.get(name) !== undefined;
+        if (exists === nodeNames.has(name)) return;
+        if (exists) nodeNames.add(name);
+        else nodeNames.delete(name);
+      }
+      this.schedule();
+    });
     const targetsChanged = (): void => {
       this.addresses = undefined;
       this.schedule();
@@ -189,7 +220,7 @@ export class Controller {
     this.slices.onChange((slice) => {
       if (relevant(slice)) targetsChanged();
     });
-    await Promise.all([this.reports.start(), this.slices.start(), this.serviceImports.start()]);
+    await Promise.all([this.reports.start(), this.nodes.start(), this.slices.start(), this.serviceImports.start()]);
     this.leader.onChange((leading) => {
       if (leading) {
         this.schedule();
@@ -214,13 +245,13 @@ export class Controller {
     this.stopping = true;
     clearTimeout(this.debounceTimer);
     clearInterval(this.resyncTimer);
-    for (const informer of [this.reports, this.slices, this.serviceImports]) informer?.stop();
+    for (const informer of [this.reports, this.nodes, this.slices, this.serviceImports]) informer?.stop();
     this.configWatch.stop();
   }
 
   readiness(): string | undefined {
     if (this.stopping) return 'shutting down';
-    const informers = [this.reports, this.slices, this.serviceImports];
+    const informers = [this.reports, this.nodes, this.slices, this.serviceImports];
     if (!this.configWatch.isSynced() || informers.some((i) => !i?.isSynced())) return 'caches not synced';
     return undefined;
   }
@@ -266,10 +297,10 @@ export class Controller {
     this.metrics.disconnected.reset();
     this.metrics.heldBack.reset();
     const slices = this.slices.list();
-    const all = this.reports.list().map((r) => r.spec).filter((spec) => spec?.nodeName);
     const now = new Date();
-    this.countReports(all, now);
-    const reports = onConfiguration(all, this.applied.version);
+    const { valid, invalid } = this.readReports(now);
+    this.countReports(valid, invalid.length, now);
+    const reports = onConfiguration(valid, this.applied.version);
     if (!this.addresses) {
       const { targets } = buildTargets({ serviceImports, slices, namespaceFilter: this.config.namespaces });
       this.addresses = addressesByServiceImport(targets);
@@ -299,6 +330,52 @@ export class Controller {
       const present = new Set(serviceImports.map(keyOf));
       for (const key of this.announcedHeldBack.keys()) if (!present.has(key)) this.announcedHeldBack.delete(key);
     }
+    await this.deleteOrphans(invalid.filter((report) => report.reason === 'no-node').map((report) => report.name), now.getTime());
+  }
+
+  /** The reports that may vote; the others are logged, counted and told in an Event once each. */
+  private readReports(now: Date): { valid: ProbeReportSpec[]; invalid: InvalidReport[] } {
+    const nodeExists = (name: string): boolean => this.nodes.get(name) !== undefined;
+    const { valid, invalid } = partitionReports(this.reports.list(), { now, nodeExists });
+    for (const problem of invalid) {
+      if (!this.reportedInvalid.isNew(`${problem.name}\0${problem.reason}`)) continue;
+      this.metrics.invalidReports.inc({ reason: problem.reason });
+      this.deps.logger.warn({ report: problem.name, reason: problem.reason, detail: problem.detail }, 'report ignored: it cannot vote');
+      this.events.warning(this.reportRef(problem.name), 'ReportIgnored', `not counted (${problem.reason}): ${problem.detail}`);
+    }
+    this.reportedInvalid.endPass();
+    return { valid, invalid };
+  }
+
+  private reportRef(name: string): EventTarget {
+    return { apiVersion: `${REPORT_GROUP}/${REPORT_VERSION}`, kind: REPORT_KIND, name, uid: this.reports.get(name)?.metadata.uid };
+  }
+
+  /**
+   * Deletes the reports of Nodes that are gone (not every cluster runs the garbage collector that
+   * their owner reference asks for). A report is deleted only once its Node has been missing for
+   * `reportStaleAfter`, so a report written just before its Node reached our cache survives.
+   */
+  private async deleteOrphans(orphans: readonly string[], nowMs: number): Promise<void> {
+    const graceMs = this.config.controller.reportStaleAfterMs;
+    const current = new Set(orphans);
+    for (const name of this.orphanedSince.keys()) if (!current.has(name)) this.orphanedSince.delete(name);
+    await Promise.all(
+      orphans.map(async (name) => {
+        const since = this.orphanedSince.get(name) ?? nowMs;
+        this.orphanedSince.set(name, since);
+        if (nowMs - since < graceMs) return;
+        const ref = this.reportRef(name);
+        // The uid precondition spares a report re-created meanwhile (for a new Node of the same name).
+        const body = { preconditions: { uid: ref.uid } };
+        const deleted = await this.write('probereports', () => this.custom.deleteClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, name, body }));
+        if (deleted !== true) return;
+        this.orphanedSince.delete(name);
+        const message = `Node ${name} has been gone for ${Math.round((nowMs - since) / 1000)} s: its report is deleted`;
+        this.deps.logger.info({ report: name }, message);
+        this.events.normal(ref, 'ReportDeleted', message);
+      }),
+    );
   }
 
   /** `synced`: the synced MCS slices, the only ones ever recorded as settled. */
@@ -308,9 +385,9 @@ export class Controller {
     for (const key of this.settledSlices.keys()) if (!present.has(key)) this.settledSlices.delete(key);
   }
 
-  private countReports(reports: ReadonlyArray<ProbeReportObject['spec']>, now: Date): void {
+  private countReports(reports: readonly ProbeReportSpec[], invalid: number, now: Date): void {
     const staleAfter = this.config.controller.reportStaleAfterMs;
-    const counts = { live: 0, suspect: 0, stale: 0, 'other-config': 0 };
+    const counts = { live: 0, suspect: 0, stale: 0, 'other-config': 0, invalid };
     for (const report of reports) {
       if (now.getTime() - Date.parse(report.heartbeatTime) > staleAfter) counts.stale++;
       else if (report.configVersion !== this.applied.version) counts['other-config']++;

@@ -92,6 +92,16 @@ export function probeReportInformerSpec(kc: k8s.KubeConfig): InformerSpec<ProbeR
   };
 }
 
+/** Every Node: the controller counts and keeps only the reports of Nodes that exist. */
+export function nodeInformerSpec(kc: k8s.KubeConfig): InformerSpec<k8s.V1Node> {
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  return {
+    resource: 'nodes',
+    path: '/api/v1/nodes',
+    list: () => listAllPages((page) => core.listNode(page)),
+  };
+}
+
 /** One ConfigMap, watched by name. */
 export function configMapInformerSpec(kc: k8s.KubeConfig, namespace: string, name: string): InformerSpec<k8s.V1ConfigMap> {
   const core = kc.makeApiClient(k8s.CoreV1Api);

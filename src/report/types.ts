@@ -44,6 +44,7 @@ export interface ProbeReportSpec {
 export interface ProbeReport {
   apiVersion: `${typeof REPORT_GROUP}/${typeof REPORT_VERSION}`;
   kind: typeof REPORT_KIND;
-  metadata: { name: string; resourceVersion?: string; uid?: string };
+  /** `ownerReferences`: the report's Node, so that the garbage collector deletes the report with it. */
+  metadata: { name: string; resourceVersion?: string; uid?: string; ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string }> };
   spec: ProbeReportSpec;
 }

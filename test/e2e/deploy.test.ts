@@ -1,47 +1,19 @@
 // deploy/eps-probe-plugin.yaml on the real apiserver: kubectl accepts every object (server-side dry
-// run), and the agent and controller work end to end with exactly the manifest's ServiceAccounts and
-// RBAC, which refuse them what they must not do.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
+// run), and the agent and controller work end to end with exactly the manifest's ServiceAccounts,
+// RBAC and admission policies, which refuse them what they must not do (test/e2e/admission.test.ts
+// goes through the policies one by one).
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse, parseAllDocuments, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { DEFAULT_CONFIG, parseConfig } from '../../src/config/config.js';
 import { controlPlaneState, serviceAccountConfig } from '../harness/cluster.js';
-import { ControlPlane, controlPlaneBinaries } from '../harness/controlplane.js';
+import { ControlPlane } from '../harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION } from '../harness/fixtures.js';
+import { MANIFEST, MANIFEST_NAMESPACE as NAMESPACE, applyAccessControl, kubectl, manifest } from '../harness/manifest.js';
 import { SERVICE, SLICE, createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
 
-const run = promisify(execFile);
-/** The kubectl built with the control plane (hack/build-controlplane.sh), same version as the apiserver. */
-const KUBECTL = path.join(controlPlaneBinaries(), 'kubectl');
-const MANIFEST = path.resolve(import.meta.dirname, '../../deploy/eps-probe-plugin.yaml');
-/** The manifest's namespace; this file is its only user on the shared control plane. */
-const NAMESPACE = 'eps-probe-plugin';
-const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
-
-interface ManifestObject {
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  data?: Record<string, string>;
-}
-
-const manifest = parseAllDocuments(readFileSync(MANIFEST, 'utf8')).map((doc) => doc.toJS() as ManifestObject);
-
 const CONFIG = fastProbeConfig(`heartbeatPeriod: 2s`);
-
-async function kubectl(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  try {
-    return await run(KUBECTL, ['--kubeconfig', controlPlaneState().kubeconfig, ...args]);
-  } catch (err) {
-    const { stdout, stderr } = err as { stdout?: string; stderr?: string };
-    throw new Error(`kubectl ${args.join(' ')} failed:\n${stdout ?? ''}${stderr ?? ''}`, { cause: err });
-  }
-}
 
 /** Uncomments the commented-out keys of config.yaml (`#key: value`, `#  key: value`); prose (`# text`) stays. */
 function uncommentDefaults(configYaml: string): string {
@@ -72,19 +44,18 @@ describe('deploy/eps-probe-plugin.yaml', () => {
 
 describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
   let s: Scenario | undefined;
-  let scratch: string;
+  const plane = ControlPlane.attach(controlPlaneState());
+  /** Pods the agents' tokens are bound to. */
+  const pods: string[] = [];
 
   beforeAll(async () => {
-    scratch = mkdtempSync(path.join(os.tmpdir(), 'eps-deploy-'));
-    // The namespace and the RBAC for real (dry-run objects in a namespace need the namespace to exist).
-    const rbac = path.join(scratch, 'rbac.yaml');
-    writeFileSync(rbac, manifest.filter((o) => RBAC_KINDS.has(o.kind)).map((o) => stringify(o)).join('---\n'));
-    await kubectl(['apply', '-f', rbac]);
+    // The namespace, RBAC and admission policies for real (dry-run objects in a namespace need the namespace to exist).
+    await applyAccessControl();
   });
 
   afterAll(async () => {
     await s?.destroy();
-    rmSync(scratch, { recursive: true, force: true });
+    for (const pod of pods) await plane.deletePod(NAMESPACE, pod);
   });
 
   it('passes kubectl apply --dry-run=server with strict validation, every object', async () => {
@@ -102,10 +73,15 @@ describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
     const tokens: string[] = [];
 
     beforeAll(async () => {
-      const plane = ControlPlane.attach(controlPlaneState());
-      const agentToken = await plane.tokenFor(NAMESPACE, 'eps-probe-agent');
+      // Each agent's token names its node, as the projected token of a DaemonSet pod does.
+      const agentToken = async (nodeName: string): Promise<string> => {
+        const { token, pod } = await plane.podBoundToken(NAMESPACE, 'eps-probe-agent', nodeName);
+        pods.push(pod);
+        tokens.push(token);
+        return token;
+      };
       const controllerToken = await plane.tokenFor(NAMESPACE, 'eps-probe-controller');
-      tokens.push(agentToken, controllerToken);
+      tokens.push(controllerToken);
       s = await createScenario({
         name: 'dep',
         subnet: '10.233.50.0/24',
@@ -183,8 +159,8 @@ describe('deploy/eps-probe-plugin.yaml on the apiserver', () => {
     const reportBody = (name: string) => ({ apiVersion: 'epsprobe.kosmos.io/v1alpha1', kind: 'ProbeReport', metadata: { name }, spec: { nodeName: name, heartbeatTime: new Date().toISOString() } });
     const reports = { group: 'epsprobe.kosmos.io', version: 'v1alpha1', plural: 'probereports' };
 
-    // Not in this table: an agent's token can create or patch another node's ProbeReport. RBAC cannot
-    // restrict create by name, and one role for all agents cannot name each node (docs/deploy.md).
+    // Not in this table: an agent writing another node's ProbeReport, the controller updating a slice
+    // that is not synced. RBAC cannot say that; the admission policies do (test/e2e/admission.test.ts).
     it.each<[string, 'agent' | 'controller', (kc: k8s.KubeConfig) => Promise<unknown>]>([
       ['agent: update an EndpointSlice', 'agent', async (kc) =>
         kc.makeApiClient(k8s.DiscoveryV1Api).replaceNamespacedEndpointSlice({ namespace: s!.namespace, name: SLICE, body: await sliceOf(s!.kc) })],

@@ -21,9 +21,8 @@ export async function freshNamespace(prefix: string): Promise<string> {
   return name;
 }
 
-/** A token of a ServiceAccount, minted through the TokenRequest API of the shared control plane. */
-export async function serviceAccountConfig(namespace: string, serviceAccount: string): Promise<k8s.KubeConfig> {
-  const token = await ControlPlane.attach(controlPlaneState()).tokenFor(namespace, serviceAccount);
+/** A client of the shared control plane that authenticates with `token`. */
+export function tokenConfig(token: string): k8s.KubeConfig {
   const kc = new k8s.KubeConfig();
   const state = controlPlaneState();
   const admin = adminConfig().getCurrentCluster()!;
@@ -34,4 +33,9 @@ export async function serviceAccountConfig(namespace: string, serviceAccount: st
     currentContext: 'local',
   });
   return kc;
+}
+
+/** A token of a ServiceAccount, minted through the TokenRequest API of the shared control plane. */
+export async function serviceAccountConfig(namespace: string, serviceAccount: string): Promise<k8s.KubeConfig> {
+  return tokenConfig(await ControlPlane.attach(controlPlaneState()).tokenFor(namespace, serviceAccount));
 }

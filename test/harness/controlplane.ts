@@ -282,8 +282,11 @@ export class ControlPlane {
     }
   }
 
-  /** Mints a token for a ServiceAccount (created if missing) through the TokenRequest API. */
-  async tokenFor(namespace: string, serviceAccount: string): Promise<string> {
+  /**
+   * Mints a token for a ServiceAccount (created if missing) through the TokenRequest API, bound to
+   * `boundObjectRef` when given.
+   */
+  async tokenFor(namespace: string, serviceAccount: string, boundObjectRef?: k8s.V1BoundObjectReference): Promise<string> {
     const core = this.adminConfig().makeApiClient(k8s.CoreV1Api);
     try {
       await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: serviceAccount } } });
@@ -293,11 +296,41 @@ export class ControlPlane {
     const response = await core.createNamespacedServiceAccountToken({
       name: serviceAccount,
       namespace,
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      body: { spec: { audiences: [], expirationSeconds: 3600, boundObjectRef } },
     });
     const token = response.status?.token;
     if (!token) throw new Error(`TokenRequest for ${namespace}/${serviceAccount} returned no token`);
     return token;
+  }
+
+  /**
+   * The token a pod of `serviceAccount` running on `nodeName` gets from its kubelet: a TokenRequest
+   * bound to a Pod whose spec.nodeName is set, so that it carries the user extra
+   * `authentication.kubernetes.io/node-name`. The Pod (in `namespace`) is only created, never run (no
+   * kubelet); remove it with `deletePod`, which also revokes the token.
+   */
+  async podBoundToken(namespace: string, serviceAccount: string, nodeName: string): Promise<{ token: string; pod: string }> {
+    const core = this.adminConfig().makeApiClient(k8s.CoreV1Api);
+    const pod = await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { generateName: `${serviceAccount}-` },
+        spec: { nodeName, serviceAccountName: serviceAccount, containers: [{ name: 'main', image: 'not-run.invalid/none' }] },
+      },
+    });
+    const name = pod.metadata!.name!;
+    const token = await this.tokenFor(namespace, serviceAccount, { kind: 'Pod', apiVersion: 'v1', name, uid: pod.metadata!.uid });
+    return { token, pod: name };
+  }
+
+  /** Deletes a Pod at once (no kubelet confirms a graceful deletion here). */
+  async deletePod(namespace: string, name: string): Promise<void> {
+    const core = this.adminConfig().makeApiClient(k8s.CoreV1Api);
+    try {
+      await core.deleteNamespacedPod({ namespace, name, gracePeriodSeconds: 0 });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+    }
   }
 
   /**

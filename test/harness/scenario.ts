@@ -48,9 +48,9 @@ export interface ScenarioOptions {
   echo?: boolean;
   /**
    * Bearer tokens (e.g. of the manifest's ServiceAccounts) that agents and controllers use instead of
-   * the admin certificate.
+   * the admin certificate. `agent` may mint one token per node, as each agent pod has its own.
    */
-  tokens?: { agent: string; controller: string };
+  tokens?: { agent: string | ((nodeName: string) => Promise<string>); controller: string };
   /** Namespace of the ConfigMap and the controllers' Lease; the scenario's own namespace when unset. */
   configNamespace?: string;
   /** The program that runs an agent's or a controller's CLI script (StartOptions.command); node when unset. */
@@ -66,7 +66,7 @@ export interface Scenario {
   kc: k8s.KubeConfig;
   /** Pod name (p1..) → address. */
   pods: Record<string, string>;
-  /** Node host (n1..) → Kubernetes node name (unique per run). */
+  /** Node host (n1..) → Kubernetes node name (unique per run); each has its Node object. */
   nodeNames: Record<string, string>;
   /** Node host → its address (for /metrics). */
   nodeAddresses: Record<string, string>;
@@ -110,11 +110,16 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
   for (let i = 1; i <= options.nodes; i++) {
     nodeAddresses[`n${i}`] = (await topology.addNode(`n${i}`)).address;
     nodeNames[`n${i}`] = `${options.name}-n${i}-${suffix}`;
+    // The controller counts only reports of Nodes that exist.
+    await core.createNode({ body: { metadata: { name: nodeNames[`n${i}`] } } });
   }
   const forward = await topology.forwardLoopback(options.controlPlane.apiserverPort);
-  const agentKubeconfig = options.tokens
-    ? plane.writeTokenKubeconfig(options.tokens.agent, path.join(scratch, 'agent.kubeconfig'), forward)
-    : plane.writeAdminKubeconfigVia(path.join(scratch, 'agent.kubeconfig'), forward);
+  const agentKubeconfigs: Record<string, string> = {};
+  for (const [host, nodeName] of Object.entries(nodeNames)) {
+    const file = path.join(scratch, `agent-${host}.kubeconfig`);
+    const token = options.tokens && (typeof options.tokens.agent === 'string' ? options.tokens.agent : await options.tokens.agent(nodeName));
+    agentKubeconfigs[host] = token ? plane.writeTokenKubeconfig(token, file, forward) : plane.writeAdminKubeconfigVia(file, forward);
+  }
   const controllerKubeconfig = options.tokens
     ? plane.writeTokenKubeconfig(options.tokens.controller, path.join(scratch, 'controller.kubeconfig'))
     : options.controlPlane.kubeconfig;
@@ -147,7 +152,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     controllers,
     startAgent(host) {
       const agent = startCli(
-        ['agent', '--kubeconfig', agentKubeconfig, '--identity', nodeNames[host]!, '--namespace', configNamespace, '--metrics-port', String(AGENT_METRICS_PORT)],
+        ['agent', '--kubeconfig', agentKubeconfigs[host]!, '--identity', nodeNames[host]!, '--namespace', configNamespace, '--metrics-port', String(AGENT_METRICS_PORT)],
         { topology, host, echo: options.echo, command: options.command?.('agent', host) },
       );
       agents.set(host, agent);
@@ -195,6 +200,7 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     async destroy() {
       await Promise.all([...agents.values(), ...controllers.values()].map((p) => p.stop()));
       await topology.destroy();
+      for (const name of Object.values(nodeNames)) await core.deleteNode({ name }).catch(() => undefined);
       // Its kubeconfigs hold credentials.
       rmSync(scratch, { recursive: true, force: true });
     },

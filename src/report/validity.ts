@@ -1,0 +1,70 @@
+// Which ProbeReports may vote at all, before staleness, suspicion and configuration are looked at.
+// A report speaks for one node: the node it is named after (the admission policy of the manifest
+// makes an agent's token write only that one). Since report names are unique, one node then has at
+// most one vote, and reports for names that are no Node, or copies carrying another node's
+// `spec.nodeName`, count for nothing. See docs/adr/0004 ("Which reports count").
+import type { ProbeReportSpec } from './types.js';
+
+/** A heartbeat further ahead of the reader's clock than this is not clock skew but a forged "forever live". */
+export const MAX_HEARTBEAT_SKEW_MS = 30_000;
+
+export type InvalidReportReason = 'no-node' | 'malformed' | 'name-mismatch' | 'future-heartbeat';
+
+/** Every reason, for metrics that must show each one (a fixed set: bounded label values). */
+export const INVALID_REPORT_REASONS: readonly InvalidReportReason[] = ['no-node', 'malformed', 'name-mismatch', 'future-heartbeat'];
+
+/** The parts of a ProbeReport object the rule reads. */
+export interface NamedReport {
+  metadata: { name: string };
+  spec?: ProbeReportSpec;
+}
+
+export interface InvalidReport {
+  /** metadata.name of the report. */
+  name: string;
+  reason: InvalidReportReason;
+  /** What is wrong, for a log line. */
+  detail: string;
+}
+
+export interface ValidityOptions {
+  now: Date;
+  /**
+   * Whether a Node of this name exists. Unset: not checked (agents do not watch Nodes; the
+   * controller does, and deletes the reports of Nodes that are gone).
+   */
+  nodeExists?: (name: string) => boolean;
+}
+
+/** Why `report` may not vote, or undefined when it may. */
+function invalidReason(report: NamedReport, options: ValidityOptions): InvalidReport | undefined {
+  const { name } = report.metadata;
+  // First: the controller deletes the reports of names that are no Node, whatever else is wrong with them.
+  if (options.nodeExists && !options.nodeExists(name)) {
+    return { name, reason: 'no-node', detail: `no Node named ${JSON.stringify(name)}` };
+  }
+  const spec = report.spec;
+  const heartbeat = Date.parse(spec?.heartbeatTime ?? '');
+  if (typeof spec?.nodeName !== 'string' || !Array.isArray(spec.serviceImports) || !Number.isFinite(heartbeat)) {
+    return { name, reason: 'malformed', detail: 'spec lacks nodeName, serviceImports or a valid heartbeatTime' };
+  }
+  if (spec.nodeName !== name) {
+    return { name, reason: 'name-mismatch', detail: `spec.nodeName ${JSON.stringify(spec.nodeName)} differs from the report's name` };
+  }
+  if (heartbeat - options.now.getTime() > MAX_HEARTBEAT_SKEW_MS) {
+    return { name, reason: 'future-heartbeat', detail: `heartbeatTime ${spec.heartbeatTime} is more than ${MAX_HEARTBEAT_SKEW_MS / 1000} s ahead` };
+  }
+  return undefined;
+}
+
+/** Splits reports into the specs that may vote (one per node) and the invalid ones with their reason. */
+export function partitionReports(reports: readonly NamedReport[], options: ValidityOptions): { valid: ProbeReportSpec[]; invalid: InvalidReport[] } {
+  const valid: ProbeReportSpec[] = [];
+  const invalid: InvalidReport[] = [];
+  for (const report of reports) {
+    const problem = invalidReason(report, options);
+    if (problem) invalid.push(problem);
+    else valid.push(report.spec!);
+  }
+  return { valid, invalid };
+}
