@@ -86,8 +86,15 @@ const s = await createScenario({
   command: (role, host) => (role === 'agent' && host === STARVED_NODE ? starved.command(process.execPath) : undefined),
 });
 const pids = plane.state.pids;
+/** Never leave the control plane stopped, however the run ends (it may be gone already). */
 const resumeAll = (): void => {
-  for (const pid of [pids.apiserver, pids.etcd]) if (pid) process.kill(pid, 'SIGCONT');
+  for (const pid of [pids.apiserver, pids.etcd]) {
+    try {
+      if (pid) process.kill(pid, 'SIGCONT');
+    } catch {
+      // already exited
+    }
+  }
 };
 process.on('exit', resumeAll);
 
