@@ -61,7 +61,7 @@ export function makeEndpointSlice(f: EndpointSliceFixture): k8s.V1EndpointSlice 
   };
 }
 
-/** Kosmos' own pruning rule (clearEndpointSlice in kosmos-io/kosmos), restated independently of ours. */
+/** Kosmos' own pruning rule (docs/kosmos.md), restated independently of ours. */
 export function kosmosPrune(endpoints: readonly k8s.V1Endpoint[], disconnected: ReadonlySet<string>): k8s.V1Endpoint[] {
   return endpoints
     .map((e) => ({ ...e, addresses: e.addresses.filter((a) => !disconnected.has(a)) }))
