@@ -5,7 +5,12 @@ export type { Logger };
 export interface LoggerOptions {
   /** Minimum level written; `silent` writes nothing. */
   level?: LevelWithSilent;
-  /** Fields bound to every line (e.g. `component`, `node`). */
+  /**
+   * Fields bound to every line: `component` (agent, controller) and the instance (`node`, `pod`).
+   * A part of the program binds `subsystem` (probe, report, leader) on a child. pino writes a field
+   * once per binding, so a child never binds a field its parent has: that would put the key twice
+   * on one line, which strict JSON log pipelines reject.
+   */
   bindings?: Record<string, unknown>;
   /** Where lines go; standard output when unset. Tests pass a stream to read the JSON lines. */
   destination?: NodeJS.WritableStream;

@@ -100,8 +100,8 @@ export class Agent {
       informerMetrics: this.informerMetrics,
       events: this.events,
     });
-    this.engine = new ProbeEngine({}, { logger: this.logger.child({ component: 'probe' }), registry });
-    this.publisher = new ReportPublisher(kc, options.nodeName, { logger: this.logger.child({ component: 'report' }), registry });
+    this.engine = new ProbeEngine({}, { logger: this.logger, registry });
+    this.publisher = new ReportPublisher(kc, options.nodeName, { logger: this.logger.child({ subsystem: 'report' }), registry });
     this.invalidInputs = new Counter({
       name: `${METRIC_PREFIX}invalid_inputs_total`,
       help: 'Invalid addresses or slices found in ServiceImports and EndpointSlices (each counted once).',

@@ -30,7 +30,7 @@ export async function runControllerCommand(argv: string[]): Promise<number> {
     leaseName: 'eps-probe-plugin-controller',
     identity: bootstrap.identity,
     ...leaseTimings(process.env),
-  }, { logger: logger.child({ component: 'leader' }), registry });
+  }, { logger: logger.child({ subsystem: 'leader' }), registry });
   const controller = new Controller(kc, { configNamespace: bootstrap.namespace, configName: bootstrap.configName }, leader, {
     logger,
     registry,

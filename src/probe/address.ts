@@ -1,4 +1,25 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
+
+/** A dotted IPv4 tail of an IPv6 address (`::ffff:1.2.3.4`). */
+const DOTTED_TAIL = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/;
+
+/**
+ * Parses what we accept as an IP address: node's isIP is the gate, because ipaddr.js also takes
+ * `010.1.1.1`, `0x7f.1` and `2130706433`, which name addresses nobody could read them as. Zone ids
+ * (`fe80::1%eth0`) name a local interface, not an endpoint, so they are refused too.
+ */
+function parseAddress(text: string): Address | undefined {
+  const family = isIP(text);
+  if (family === 4) return ipaddr.IPv4.parse(text);
+  if (family !== 6 || text.includes('%')) return undefined;
+  // ipaddr.js reads `::1.2.3.4` as `::ffff:1.2.3.4`, another address: the dotted tail becomes two groups first.
+  const hex = text.replace(DOTTED_TAIL, (_, a: string, b: string, c: string, d: string) =>
+    `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`);
+  return ipaddr.IPv6.parse(hex);
+}
 
 /**
  * The canonical text of an IP address: dotted IPv4 as is, IPv6 in RFC 5952 form (lower case, the
@@ -7,16 +28,9 @@ import { BlockList, isIP } from 'node:net';
  * (zone ids such as `fe80::1%eth0` included: they name a local interface, not an endpoint).
  */
 export function canonicalAddress(text: string): string | undefined {
-  const family = isIP(text);
-  if (family === 4) return text; // node's isIP already rejects leading zeros and short forms
-  if (family !== 6 || text.includes('%')) return undefined;
-  // The WHATWG URL serializer applies the RFC 5952 rules except for IPv4-mapped addresses.
-  const compressed = new URL(`http://[${text}]`).hostname.slice(1, -1);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(compressed);
-  if (!mapped) return compressed;
-  const high = Number.parseInt(mapped[1]!, 16);
-  const low = Number.parseInt(mapped[2]!, 16);
-  return `::ffff:${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  const address = parseAddress(text);
+  if (!(address instanceof ipaddr.IPv6)) return address?.toString();
+  return address.isIPv4MappedAddress() ? `::ffff:${address.toIPv4Address().toString()}` : address.toRFC5952String();
 }
 
 export type AllowDecision = { allowed: true } | { allowed: false; reason: string };
@@ -27,105 +41,146 @@ export interface AllowList {
   check(address: string): AllowDecision;
 }
 
-interface Cidr {
-  /** Canonical network address with host bits as given. */
-  network: string;
-  prefix: number;
-  family: 'ipv4' | 'ipv6';
+/**
+ * ipaddr.js range names refused even inside a broad allow entry such as `0.0.0.0/0`, with the name
+ * the refusal uses: probing them says nothing about a remote endpoint (the node itself, its links,
+ * a group, nobody). Unique local IPv6 (fc00::/7) is an ordinary pod range and not listed.
+ */
+const SPECIAL_RANGES: Record<'ipv4' | 'ipv6', ReadonlyMap<string, string>> = {
+  ipv4: new Map([
+    ['unspecified', 'unspecified'], // 0.0.0.0/8
+    ['broadcast', 'broadcast'], // 255.255.255.255
+    ['multicast', 'multicast'], // 224.0.0.0/4
+    ['linkLocal', 'link-local'], // 169.254.0.0/16, the cloud metadata service's 169.254.169.254 included
+    ['loopback', 'loopback'], // 127.0.0.0/8
+  ]),
+  ipv6: new Map([
+    ['unspecified', 'unspecified'], // ::
+    ['loopback', 'loopback'], // ::1
+    ['linkLocal', 'link-local'], // fe80::/10
+    ['deprecatedSiteLocal', 'site-local'], // fec0::/10, scoped like link-local
+    ['multicast', 'multicast'], // ff00::/8
+    ['discard', 'discard-only'], // 100::/64, dropped by design
+  ]),
+};
+
+/** The name of the special range `address` lies in, if any. */
+function specialRangeOf(address: Address): string | undefined {
+  return SPECIAL_RANGES[address.kind()].get(address.range());
 }
 
-interface SpecialRange {
-  /** Name used in the refusal reason. */
-  name: string;
-  cidrs: Cidr[];
+/** An IPv4 address inside an IPv6 one, with how the refusal names its role. */
+interface EmbeddedIPv4 {
+  /** E.g. "IPv4-mapped address of": the refusal reads "IPv4-mapped address of 127.0.0.1 (loopback)". */
+  role: string;
+  address: ipaddr.IPv4;
 }
 
-/** Ranges refused even inside a broad allow entry such as `0.0.0.0/0`: probing them says nothing about a remote endpoint. */
-const SPECIAL_RANGES: readonly SpecialRange[] = [
-  { name: 'loopback', cidrs: [cidr('127.0.0.0', 8), cidr('::1', 128)] },
-  { name: 'link-local', cidrs: [cidr('169.254.0.0', 16), cidr('fe80::', 10)] },
-  { name: 'multicast', cidrs: [cidr('224.0.0.0', 4), cidr('ff00::', 8)] },
-  { name: 'unspecified', cidrs: [cidr('0.0.0.0', 8), cidr('::', 128)] },
-  { name: 'broadcast', cidrs: [cidr('255.255.255.255', 32)] },
-  // An IPv4-mapped IPv6 address would otherwise reach e.g. 127.0.0.1 through an IPv6 allow entry.
-  { name: 'IPv4-mapped', cidrs: [cidr('::ffff:0.0.0.0', 96)] },
+/** The IPv4 address made of the given bytes of a 16-byte IPv6 address, each XORed with `mask`. */
+function ipv4At(bytes: readonly number[], at: readonly number[], mask = 0): ipaddr.IPv4 {
+  return new ipaddr.IPv4(at.map((i) => bytes[i]! ^ mask));
+}
+
+/**
+ * IPv6 forms that carry an IPv4 address, which traffic to them may reach (a dual-stack socket, a
+ * NAT64 gateway, a 6to4 or Teredo relay). The ranges are disjoint, so an address has one form.
+ */
+const EMBEDDING_FORMS: ReadonlyArray<{ range: [ipaddr.IPv6, number]; embedded(bytes: readonly number[]): EmbeddedIPv4[] }> = [
+  { range: [ipaddr.IPv6.parse('::ffff:0:0'), 96], embedded: (b) => [{ role: 'IPv4-mapped address of', address: ipv4At(b, [12, 13, 14, 15]) }] },
+  { range: [ipaddr.IPv6.parse('::'), 96], embedded: (b) => [{ role: 'IPv4-compatible address of', address: ipv4At(b, [12, 13, 14, 15]) }] },
+  { range: [ipaddr.IPv6.parse('::ffff:0:0:0'), 96], embedded: (b) => [{ role: 'IPv4-translated address of', address: ipv4At(b, [12, 13, 14, 15]) }] },
+  { range: [ipaddr.IPv6.parse('64:ff9b::'), 96], embedded: (b) => [{ role: 'NAT64 address of', address: ipv4At(b, [12, 13, 14, 15]) }] },
+  // RFC 6052 layout of a /48 prefix: the IPv4 address in bits 48-63 and 72-87, around the u-octet (bits 64-71).
+  { range: [ipaddr.IPv6.parse('64:ff9b:1::'), 48], embedded: (b) => [{ role: 'local-use NAT64 address of', address: ipv4At(b, [6, 7, 9, 10]) }] },
+  { range: [ipaddr.IPv6.parse('2002::'), 16], embedded: (b) => [{ role: '6to4 address of', address: ipv4At(b, [2, 3, 4, 5]) }] },
+  // Teredo: the server in bits 32-63, the client's address inverted in the last 32 bits.
+  {
+    range: [ipaddr.IPv6.parse('2001::'), 32],
+    embedded: (b) => [
+      { role: 'Teredo address with server', address: ipv4At(b, [4, 5, 6, 7]) },
+      { role: 'Teredo address with client', address: ipv4At(b, [12, 13, 14, 15], 0xff) },
+    ],
+  },
 ];
 
-function cidr(network: string, prefix: number): Cidr {
-  return { network, prefix, family: isIP(network) === 4 ? 'ipv4' : 'ipv6' };
+function embeddedIPv4(address: Address): EmbeddedIPv4[] {
+  if (!(address instanceof ipaddr.IPv6)) return [];
+  const form = EMBEDDING_FORMS.find(({ range }) => address.match(range));
+  return form ? form.embedded(address.toByteArray()) : [];
 }
 
-type Family = Cidr['family'];
+interface AllowEntry {
+  network: Address;
+  prefix: number;
+  /** The special range this entry lies inside (so it allows that part of it explicitly). */
+  special: string | undefined;
+}
+
+function contains(entry: AllowEntry, address: Address): boolean {
+  return entry.network.kind() === address.kind() && address.match(entry.network, entry.prefix);
+}
+
+/** The first and last address of a CIDR: host bits cleared and set. */
+function bounds(network: Address, prefix: number): [Address, Address] {
+  const bytes = network.toByteArray();
+  const hostMask = (i: number): number => (1 << Math.min(8, Math.max(0, (i + 1) * 8 - prefix))) - 1;
+  return [
+    ipaddr.fromByteArray(bytes.map((byte, i) => byte & ~hostMask(i))),
+    ipaddr.fromByteArray(bytes.map((byte, i) => byte | hostMask(i))),
+  ];
+}
+
+/** Decimal, no sign, no leading zeros, no spaces: `/08`, `/0x8`, `/1e1` and `/ 8` are typos, not prefixes. */
+const PREFIX_LENGTH = /^(?:0|[1-9][0-9]*)$/;
+
+function parseEntry(entry: string): AllowEntry {
+  const slash = entry.indexOf('/');
+  const network = parseAddress(slash < 0 ? entry : entry.slice(0, slash));
+  if (network === undefined) throw new TypeError(`allowCidrs: "${entry}" is not an IP address or CIDR`);
+  const maxPrefix = network.kind() === 'ipv4' ? 32 : 128;
+  const prefixText = slash < 0 ? String(maxPrefix) : entry.slice(slash + 1);
+  const prefix = Number(prefixText);
+  if (!PREFIX_LENGTH.test(prefixText) || prefix > maxPrefix) {
+    throw new TypeError(`allowCidrs: "${entry}" needs a prefix length of 0-${maxPrefix} in plain decimal digits`);
+  }
+  // Special ranges are single CIDRs, so an entry whose first and last address lie in one lies inside it.
+  const [first, last] = bounds(network, prefix);
+  const special = specialRangeOf(first);
+  return { network, prefix, special: special === specialRangeOf(last) ? special : undefined };
+}
 
 /**
- * Membership test over CIDRs, one BlockList per family: a single node BlockList also matches IPv4
- * addresses against IPv4-mapped IPv6 rules (so `::/0` would cover all of IPv4) and the reverse.
- */
-class CidrSet {
-  private readonly lists: Record<Family, BlockList> = { ipv4: new BlockList(), ipv6: new BlockList() };
-
-  constructor(cidrs: readonly Cidr[]) {
-    for (const entry of cidrs) this.lists[entry.family].addSubnet(entry.network, entry.prefix, entry.family);
-  }
-
-  has(address: string, family: Family): boolean {
-    return this.lists[family].check(address, family);
-  }
-}
-
-function parseCidr(entry: string): Cidr {
-  const [address = '', prefixText, extra] = entry.split('/');
-  const network = canonicalAddress(address);
-  if (network === undefined || extra !== undefined) {
-    throw new TypeError(`allowCidrs: "${entry}" is not an IP address or CIDR`);
-  }
-  const family = isIP(network) === 4 ? 'ipv4' : 'ipv6';
-  const maxPrefix = family === 'ipv4' ? 32 : 128;
-  const prefix = prefixText === undefined ? maxPrefix : Number(prefixText);
-  if (prefixText === '' || !Number.isInteger(prefix) || prefix < 0 || prefix > maxPrefix) {
-    throw new TypeError(`allowCidrs: "${entry}" has a prefix length outside 0-${maxPrefix}`);
-  }
-  return { network, prefix, family };
-}
-
-/** True when every address of `inner` lies inside `outer`. */
-function isWithin(inner: Cidr, outer: Cidr): boolean {
-  return (
-    inner.family === outer.family &&
-    inner.prefix >= outer.prefix &&
-    new CidrSet([outer]).has(inner.network, inner.family)
-  );
-}
-
-/**
- * Parses allow-list entries (`10.0.0.0/8`, `fd00::/8`, or a single address). An address in a special
- * range (loopback, link-local, multicast, unspecified, broadcast, IPv4-mapped) is allowed only by an
- * entry lying inside that range: `127.0.0.0/8` allows loopback, `0.0.0.0/0` does not.
+ * Parses allow-list entries (`10.0.0.0/8`, `fd00::/8`, or a single address). An address is allowed
+ * when an entry of its family contains it and, if it lies in a special range (loopback, link-local,
+ * multicast, unspecified, ...), that entry lies inside the range: `127.0.0.0/8` allows loopback,
+ * `0.0.0.0/0` does not. An IPv6 address that embeds IPv4 addresses (IPv4-mapped, NAT64, 6to4,
+ * Teredo, ...) must also be allowed as each of them: `::ffff:0.0.0.0/96` does not reopen loopback.
  * @throws TypeError naming the first bad entry.
  */
 export function parseAllowList(entries: readonly string[]): AllowList {
-  const allowed = entries.map(parseCidr);
-  const allowedSet = new CidrSet(allowed);
-  const specials = SPECIAL_RANGES.map((range) => ({
-    name: range.name,
-    range: new CidrSet(range.cidrs),
-    explicitlyAllowed: new CidrSet(allowed.filter((entry) => range.cidrs.some((r) => isWithin(entry, r)))),
-    hint: range.cidrs.map((r) => `${r.network}/${r.prefix}`).join(' or '),
-  }));
+  const allowed = entries.map(parseEntry);
+  const allows = (address: Address): boolean => allowed.some((entry) => contains(entry, address));
+  const allowsSpecial = (address: Address, special: string): boolean =>
+    allowed.some((entry) => entry.special === special && contains(entry, address));
+  const refuse = (reason: string): AllowDecision => ({ allowed: false, reason });
   return {
-    check(address: string): AllowDecision {
-      const family = isIP(address);
-      if (family === 0) return { allowed: false, reason: 'not an IP address' };
-      const type = family === 4 ? 'ipv4' : 'ipv6';
-      for (const special of specials) {
-        if (special.range.has(address, type) && !special.explicitlyAllowed.has(address, type)) {
-          return {
-            allowed: false,
-            reason: `${special.name} address; allow it with an allowCidrs entry inside ${special.hint}`,
-          };
+    check(text: string): AllowDecision {
+      const address = parseAddress(text);
+      if (address === undefined) return refuse('not an IP address');
+      const special = specialRangeOf(address);
+      if (special !== undefined && !allowsSpecial(address, special)) return refuse(`${special} address`);
+      // `::1` is the IPv6 loopback, not an IPv4-compatible address of 0.0.0.1.
+      const embedded = special === undefined ? embeddedIPv4(address) : [];
+      for (const inner of embedded) {
+        const innerSpecial = specialRangeOf(inner.address);
+        if (innerSpecial !== undefined && !allowsSpecial(inner.address, innerSpecial)) {
+          return refuse(`${inner.role} ${inner.address.toString()} (${innerSpecial})`);
         }
       }
-      if (!allowedSet.has(address, type)) return { allowed: false, reason: 'outside allowCidrs' };
+      if (!allows(address)) return refuse('outside allowCidrs');
+      for (const inner of embedded) {
+        if (!allows(inner.address)) return refuse(`${inner.role} ${inner.address.toString()}, which is outside allowCidrs`);
+      }
       return { allowed: true };
     },
   };

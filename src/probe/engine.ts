@@ -124,7 +124,7 @@ export class ProbeEngine {
   constructor(options: Partial<ProbeEngineOptions>, deps: ProbeEngineDeps) {
     this.options = resolveProbeOptions(options);
     this.allowList = parseAllowList(this.options.allowCidrs);
-    this.logger = deps.logger.child({ component: 'probe' });
+    this.logger = deps.logger.child({ subsystem: 'probe' });
     this.random = deps.random ?? Math.random;
     this.probers = deps.probers ?? NETWORK_PROBERS;
     this.pool = pLimit(this.options.concurrency);

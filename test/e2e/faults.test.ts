@@ -2,6 +2,7 @@
 // crashes while links change, agent restarts, racing writers, flapping links.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { ProbeReportSpec } from '../../src/report/types.js';
 import { ControlPlane } from '../harness/controlplane.js';
 import { kosmosPrune } from '../harness/fixtures.js';
 import { createScenario, SLICE, type Scenario, fastProbeConfig } from '../harness/scenario.js';
@@ -14,6 +15,34 @@ controller:
 
 const HOSTS = ['n1', 'n2', 'n3'];
 
+interface WatchedEvents {
+  /** Why the watch failed or ended before stop(): a dead watch sees nothing, which looks like "nothing changed". */
+  problems: string[];
+  stop(): void;
+}
+
+/**
+ * Watches `path` until stop(); every error, ERROR event or early end is kept in `problems` (the
+ * client also ends a watch that hears nothing for 30 s, so keep the watched stretch shorter).
+ */
+async function watchEvents<T>(kc: k8s.KubeConfig, path: string, onEvent: (phase: string, object: T) => void): Promise<WatchedEvents> {
+  const problems: string[] = [];
+  let stopped = false;
+  const request = await new k8s.Watch(kc).watch(path, {}, (phase, object: T) => {
+    if (phase === 'ERROR') problems.push(`ERROR event: ${JSON.stringify(object)}`);
+    else onEvent(phase, object);
+  }, (err: unknown) => {
+    if (!stopped) problems.push(`watch of ${path} ended: ${String(err ?? 'closed by the server')}`);
+  });
+  return {
+    problems,
+    stop() {
+      stopped = true;
+      request.abort();
+    },
+  };
+}
+
 describe('faults', () => {
   let plane: ControlPlane;
   let s: Scenario;
@@ -25,6 +54,15 @@ describe('faults', () => {
     await expect
       .poll(async () => (await s.slice()).endpoints, { timeout: 10_000, interval: 100 })
       .toEqual(kosmosPrune(original.endpoints ?? [], new Set(expected.split(','))));
+  }
+
+  /** Probes of all agents that got no answer (timeout or failure), from their metrics. */
+  async function missedProbes(): Promise<number> {
+    let missed = 0;
+    for (const host of HOSTS) {
+      for (const match of (await s.metrics(host)).matchAll(/^eps_probe_probes_total\{[^}]*result="(?:timeout|failure)"[^}]*\} (\S+)$/gm)) missed += Number(match[1]);
+    }
+    return missed;
   }
 
   beforeAll(async () => {
@@ -78,32 +116,39 @@ describe('faults', () => {
     await converged([s.pods.p4!]);
     // The majority has it; wait for n1 itself too, so that what follows is about the restart only.
     await expect.poll(async () => (await s.report('n1'))?.serviceImports.flatMap((v) => v.unreachable), { timeout: 10_000, interval: 100 }).toEqual([s.pods.p4]);
-    const watch = new k8s.Watch(s.kc);
     const annotationValues: string[] = [];
-    const reportViews: string[][] = [];
-    const requests = [
-      await watch.watch(`/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${s.namespace}/serviceimports`, {}, (_phase, si: k8s.KubernetesObject) => {
-        annotationValues.push(si.metadata?.annotations?.['kosmos.io/disconnected-address'] ?? '<none>');
-      }, () => undefined),
-    ];
-    const reportWatch = await watch.watch('/apis/epsprobe.kosmos.io/v1alpha1/probereports', {}, (_phase, report: { metadata: { name: string }; spec: { serviceImports: Array<{ unreachable: string[] }> } }) => {
-      if (report.metadata.name === s.nodeNames.n1) reportViews.push(report.spec.serviceImports.flatMap((v) => v.unreachable));
-    }, () => undefined);
+    const reportsOfN1: Array<Pick<ProbeReportSpec, 'heartbeatTime'> & { unreachable: string[] }> = [];
+    const annotations = await watchEvents(s.kc, `/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${s.namespace}/serviceimports`, (_phase, si: k8s.KubernetesObject) => {
+      annotationValues.push(si.metadata?.annotations?.['kosmos.io/disconnected-address'] ?? '<none>');
+    });
+    const reports = await watchEvents(s.kc, '/apis/epsprobe.kosmos.io/v1alpha1/probereports', (_phase, report: { metadata: { name: string }; spec: ProbeReportSpec }) => {
+      if (report.metadata.name === s.nodeNames.n1) {
+        reportsOfN1.push({ heartbeatTime: report.spec.heartbeatTime, unreachable: report.spec.serviceImports.flatMap((v) => v.unreachable) });
+      }
+    });
     try {
       await s.agents.get('n1')!.stop();
+      const restartedAt = new Date();
       s.startAgent('n1');
       await until('restarted agent ready', async () => {
         const response = await fetch(`http://${s.nodeAddresses.n1}:9464/readyz`).catch(() => undefined);
         return response?.status === 200;
       });
+      // The restarted agent writes its report (a heartbeat every 2 s) and the watch sees it.
+      await expect.poll(() => reportsOfN1.some((r) => new Date(r.heartbeatTime) > restartedAt), { timeout: 10_000, interval: 100 }).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 3000));
+      // Every report n1 wrote before, during and after its restart still lists p4; the annotation never moved.
+      expect(reportsOfN1.map((r) => r.unreachable)).toEqual(reportsOfN1.map(() => [s.pods.p4]));
+      expect(annotationValues.length).toBeGreaterThan(0); // the watch's first event: the ServiceImport as it is
+      expect(annotationValues.filter((value) => value !== s.pods.p4)).toEqual([]);
+      // The same watch sees the annotation move once p4 is back: it was live all along.
+      await s.topology.restorePod('p4');
+      await expect.poll(() => annotationValues.at(-1), { timeout: 20_000, interval: 100 }).toBe('');
+      expect([...annotations.problems, ...reports.problems]).toEqual([]);
     } finally {
-      for (const request of [...requests, reportWatch]) request.abort();
+      annotations.stop();
+      reports.stop();
     }
-    // Every report n1 wrote during and after its restart still lists p4; the annotation never moved.
-    for (const view of reportViews) expect(view).toEqual([s.pods.p4]);
-    expect(annotationValues.filter((value) => value !== s.pods.p4)).toEqual([]);
-    await s.topology.restorePod('p4');
     await converged([]);
   });
 
@@ -132,11 +177,13 @@ describe('faults', () => {
   });
 
   it('a link flapping faster than the thresholds causes no annotation churn', async () => {
-    const watch = new k8s.Watch(s.kc);
+    const heartbeatsBefore = new Map<string, Date>();
+    for (const host of HOSTS) heartbeatsBefore.set(host, new Date((await s.report(host))!.heartbeatTime));
+    const missedBefore = await missedProbes();
     const changes: string[] = [];
-    const request = await watch.watch(`/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${s.namespace}/serviceimports`, {}, (phase, si: k8s.KubernetesObject) => {
+    const annotations = await watchEvents(s.kc, `/apis/multicluster.x-k8s.io/v1alpha1/namespaces/${s.namespace}/serviceimports`, (phase, si: k8s.KubernetesObject) => {
       if (phase === 'MODIFIED') changes.push(si.metadata?.annotations?.['kosmos.io/disconnected-address'] ?? '');
-    }, () => undefined);
+    });
     try {
       // Down 400 ms in every 2 s: a probe caught in the gap times out (500 ms) and the next one, a
       // fast interval (200 ms) later, succeeds: two failures in a row never happen.
@@ -147,12 +194,27 @@ describe('faults', () => {
         await s.topology.restorePod('p2');
         await new Promise((resolve) => setTimeout(resolve, 1600));
       }
+      expect(changes.filter((value) => value !== '')).toEqual([]);
+      expect(await s.disconnected()).toBe('');
+      // "Nothing changed" means something only if the agents were alive and watching meanwhile: each
+      // wrote heartbeats, is ready (its watches have news), has heard from the apiserver about the
+      // reports within seconds, and the agents did catch p2 in its gaps.
+      for (const host of HOSTS) {
+        expect(new Date((await s.report(host))!.heartbeatTime).getTime()).toBeGreaterThan(heartbeatsBefore.get(host)!.getTime());
+        expect((await fetch(`http://${s.nodeAddresses[host]}:9464/readyz`)).status).toBe(200);
+        const age = /^eps_probe_informer_last_activity_age_seconds\{resource="probereports"\} (\S+)$/m.exec(await s.metrics(host));
+        expect(Number(age?.[1])).toBeLessThan(5);
+      }
+      expect(await missedProbes()).toBeGreaterThan(missedBefore);
+      // A real outage of p2 reaches the annotation through the same agents, controller and watch.
+      await s.topology.cutPod('p2');
+      await expect.poll(() => changes.at(-1), { timeout: 20_000, interval: 100 }).toBe(s.pods.p2);
+      expect(annotations.problems).toEqual([]);
     } finally {
       await s.topology.restorePod('p2');
-      request.abort();
+      annotations.stop();
     }
-    expect(changes.filter((value) => value !== '')).toEqual([]);
-    expect(await s.disconnected()).toBe('');
+    await converged([]);
   });
 
   it('misses nothing changed while its watch was frozen and its resourceVersion compacted away', async () => {

@@ -13,6 +13,8 @@ export interface RunningProcess {
   child: ChildProcess;
   /** Parsed JSON log lines so far. */
   logs: Array<Record<string, unknown>>;
+  /** Every non-blank output line as written (JSON.parse keeps one of two equal keys without a word). */
+  lines: string[];
   /** Lines that were not JSON (should stay empty). */
   rawOutput: string[];
   /** SIGTERM, then SIGKILL after a grace period; resolves with the exit code. */
@@ -48,13 +50,15 @@ export function startCli(args: string[], options: StartOptions = {}): RunningPro
       ? options.topology.spawnIn(options.host, program!, [...lead, cli, ...args], { stdio, env })
       : spawn(program!, [...lead, cli, ...args], { stdio, env });
   const logs: Array<Record<string, unknown>> = [];
+  const lines: string[] = [];
   const rawOutput: string[] = [];
   let buffered = '';
   const onData = (chunk: Buffer): void => {
     buffered += chunk.toString();
-    const lines = buffered.split('\n');
-    buffered = lines.pop() ?? '';
-    for (const line of lines) {
+    const complete = buffered.split('\n');
+    buffered = complete.pop() ?? '';
+    for (const line of complete) {
+      if (line.trim()) lines.push(line);
       if (options.echo || process.env.EPS_TEST_ECHO) process.stderr.write(`[${options.host ?? 'cli'}] ${line}\n`);
       try {
         logs.push(JSON.parse(line) as Record<string, unknown>);
@@ -70,6 +74,7 @@ export function startCli(args: string[], options: StartOptions = {}): RunningPro
   return {
     child,
     logs,
+    lines,
     rawOutput,
     async stop() {
       if (running()) {

@@ -217,7 +217,7 @@ describe('ProbeEngine target set', () => {
     const refusals = lines.filter((l) => l.msg === 'target refused by the allow-list; it will not be probed');
     expect(refusals.map((l) => [l.address, l.reason])).toEqual([
       ['192.0.2.1', 'outside allowCidrs'],
-      ['127.0.0.1', 'loopback address; allow it with an allowCidrs entry inside 127.0.0.0/8 or ::1/128'],
+      ['127.0.0.1', 'loopback address'],
       ['not-an-ip', 'not an IP address'],
     ]);
     expect(engine.snapshot().map((s) => s.address)).toEqual(['10.0.0.1']);
