@@ -3,7 +3,14 @@
 import type http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
-import { livenessLimitsOf, parseBootstrap, type Bootstrap, type BootstrapSpec } from '../config/env.js';
+import {
+  DEFAULT_LEASE_TIMINGS,
+  DEFAULT_LIVENESS_LIMITS,
+  livenessLimitsOf,
+  parseBootstrap,
+  type Bootstrap,
+  type BootstrapSpec,
+} from '../config/env.js';
 import { EventLoopLag } from '../liveness.js';
 import { createLogger, type Logger } from '../log.js';
 import { startServer } from '../server.js';
@@ -15,6 +22,11 @@ export const EXIT_USAGE = 2;
 
 /** What SIGTERM leaves a service to stop before the process exits anyway: the exit stays within a second. */
 const STOP_BUDGET_MS = 700;
+
+const leaseUsage = `  EPS_LEASE_DURATION_MS            ${DEFAULT_LEASE_TIMINGS.leaseDurationMs}
+  EPS_LEASE_RENEW_DEADLINE_MS      ${DEFAULT_LEASE_TIMINGS.renewDeadlineMs}
+  EPS_LEASE_RETRY_PERIOD_MS        ${DEFAULT_LEASE_TIMINGS.retryPeriodMs}
+`;
 
 export function usage(spec: BootstrapSpec): string {
   const controller = spec.command === 'controller';
@@ -29,12 +41,12 @@ Options (flag, environment variable, default):
   --metrics-host ADDR      METRICS_HOST          0.0.0.0
   --log-level LEVEL        LOG_LEVEL             info  (until the ConfigMap's logLevel applies)
 
-Environment only (milliseconds):
-  EPS_LIVENESS_WATCH_MS            300000  /healthz fails when a watch got no answer for this long
-  EPS_LIVENESS_EVENT_LOOP_LAG_MS   5000    /healthz fails when timers run this late
-${controller ? '  EPS_LEASE_DURATION_MS 15000, EPS_LEASE_RENEW_DEADLINE_MS 10000, EPS_LEASE_RETRY_PERIOD_MS 2000\n' : ''}
-Exit status: 0 after SIGTERM or SIGINT, 1 could not start (one fatal log line says why and what to
-fix), 2 bad flags.
+Environment only (milliseconds, default):
+  EPS_LIVENESS_WATCH_MS            ${String(DEFAULT_LIVENESS_LIMITS.watchMs).padEnd(7)} /healthz fails when a watch got no answer for this long
+  EPS_LIVENESS_EVENT_LOOP_LAG_MS   ${String(DEFAULT_LIVENESS_LIMITS.eventLoopLagMs).padEnd(7)} /healthz fails when timers run this late
+${controller ? leaseUsage : ''}
+Exit status: 0 after SIGTERM or SIGINT, 1 could not start, 2 bad flags (one fatal log line says why
+and what to fix).
 `;
 }
 
@@ -156,20 +168,22 @@ function fatalFields(err: unknown): { cause: string; fix: string; err?: unknown 
   return { err, cause: err instanceof Error ? err.message : String(err), fix: 'not a known failure: the stack is under err; please report it' };
 }
 
-/** One fatal line, the cause and the fix as fields; the exit code. */
+/** One fatal line, the cause and the fix as fields; returns the exit code of a failed start. */
 function startFailed(logger: Logger, name: string, err: unknown): number {
   const fields = fatalFields(err);
   logger.fatal(fields, `${name} cannot start: ${fields.cause}`);
   return EXIT_FAILED;
 }
 
-/** Parses flags or prints usage; returns an exit code when the command should not run. */
+/** Parses flags (or prints usage for --help); returns an exit code when the command should not run. */
 export function bootstrapOrExit(argv: string[], spec: BootstrapSpec): { bootstrap: Bootstrap; logger: Logger } | number {
   let parsed: Bootstrap | 'help';
   try {
     parsed = parseBootstrap(argv, spec);
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${usage(spec)}`);
+    // Like any start-up failure, one fatal line (in a pod a flag or variable comes from the manifest).
+    const fix = `correct the flag or environment variable; eps-probe-plugin ${spec.command} --help lists them`;
+    startFailed(createLogger({ bindings: { component: spec.command } }), spec.command, new StartupError((err as Error).message, fix));
     return EXIT_USAGE;
   }
   if (parsed === 'help') {

@@ -43,10 +43,13 @@ export function parseBootstrap(argv: string[], spec: BootstrapSpec, env: NodeJS.
   if (values.help) return 'help';
   const identity = values.identity ?? env[spec.identityEnv];
   if (!identity) throw new TypeError(`--identity (or ${spec.identityEnv}) is required`);
-  const port = Number(values['metrics-port'] ?? env.METRICS_PORT ?? spec.defaultMetricsPort);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`--metrics-port must be a port number, got ${values['metrics-port']}`);
+  const portText = values['metrics-port'] ?? env.METRICS_PORT ?? String(spec.defaultMetricsPort);
+  const port = Number(portText);
+  if (portText.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TypeError(`--metrics-port (METRICS_PORT) must be a port number, got "${portText}"`);
+  }
   const logLevel = (values['log-level'] ?? env.LOG_LEVEL ?? 'info') as Bootstrap['logLevel'];
-  if (!LOG_LEVELS.includes(logLevel)) throw new TypeError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`);
+  if (!LOG_LEVELS.includes(logLevel)) throw new TypeError(`--log-level (LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   return {
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
     identity,

@@ -23,20 +23,24 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-/** `namespace` (of the ConfigMap and the Lease) must exist where start-up is to succeed. */
-function start(role: Role, kubeconfig: string, options: { namespace?: string; env?: Record<string, string>; metricsPort?: number } = {}): Started {
+/**
+ * `namespace` (of the ConfigMap and the Lease) must exist where start-up is to succeed; `metricsPort`
+ * null leaves the flag out (METRICS_PORT or the default applies).
+ */
+function start(role: Role, kubeconfig: string, options: { namespace?: string; env?: Record<string, string>; metricsPort?: number | null } = {}): Started {
+  const port = options.metricsPort === null ? [] : ['--metrics-port', String(options.metricsPort ?? 0)];
   const cli = startCli(
     [role, '--kubeconfig', kubeconfig, '--identity', `boot-${role}-${Math.random().toString(16).slice(2, 8)}`, '--namespace', options.namespace ?? 'default',
-      '--metrics-host', '127.0.0.1', '--metrics-port', String(options.metricsPort ?? 0)],
+      '--metrics-host', '127.0.0.1', ...port],
     { env: options.env, host: role },
   );
   const exited = new Promise<number | null>((resolve) => cli.child.once('exit', (code) => resolve(code)));
   return { process: cli, exited };
 }
 
-/** The process exits with 1 after exactly one fatal line, its last, with `cause` and `fix`; no raw output. */
-async function expectFatal(started: Started, expected: { cause: RegExp; fix: RegExp }): Promise<void> {
-  expect(await started.exited).toBe(1);
+/** The process exits with `code` (1) after exactly one fatal line, its last, with `cause` and `fix`; no raw output. */
+async function expectFatal(started: Started, expected: { cause: RegExp; fix: RegExp; code?: number }): Promise<void> {
+  expect(await started.exited).toBe(expected.code ?? 1);
   const { logs, rawOutput } = started.process;
   expect(rawOutput).toEqual([]);
   const fatal = logs.filter((line) => line.level === 'fatal');
@@ -91,6 +95,11 @@ describe('start-up failures that need no apiserver', () => {
   ])('controller: a bad EPS_LEASE_* value ($name)', async ({ env, cause }) => {
     const started = track(start('controller', controlPlaneState().kubeconfig, { env }));
     await expectFatal(started, { cause, fix: /remove/ });
+  });
+
+  it.each(['agent', 'controller'] as const)('%s: a bad METRICS_PORT (exit status 2, as for bad flags)', async (role) => {
+    const started = track(start(role, controlPlaneState().kubeconfig, { env: { METRICS_PORT: '94x64' }, metricsPort: null }));
+    await expectFatal(started, { cause: /METRICS_PORT\) must be a port number, got "94x64"/, fix: /--help/, code: 2 });
   });
 
   it.each(['agent', 'controller'] as const)('%s: the metrics port is in use', async (role) => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_LEASE_TIMINGS, DEFAULT_LIVENESS_LIMITS, leaseTimingsOf, livenessLimitsOf } from '../../src/config/env.js';
+import { DEFAULT_LEASE_TIMINGS, DEFAULT_LIVENESS_LIMITS, leaseTimingsOf, livenessLimitsOf, parseBootstrap } from '../../src/config/env.js';
 import { StartupError } from '../../src/startup.js';
 
 describe('leaseTimingsOf', () => {
@@ -45,5 +45,24 @@ describe('livenessLimitsOf', () => {
 
   it('rejects a bad value, naming the variable', () => {
     expect(() => livenessLimitsOf({ EPS_LIVENESS_EVENT_LOOP_LAG_MS: 'x' })).toThrow(/EPS_LIVENESS_EVENT_LOOP_LAG_MS must be a positive whole number/);
+  });
+});
+
+describe('parseBootstrap', () => {
+  const spec = { command: 'agent', identityEnv: 'NODE_NAME', defaultMetricsPort: 9464 };
+
+  it('takes a flag over its variable, and the variable over the default', () => {
+    expect(parseBootstrap(['--metrics-port', '1000'], spec, { NODE_NAME: 'n1', METRICS_PORT: '2000' })).toMatchObject({ identity: 'n1', metricsPort: 1000 });
+    expect(parseBootstrap([], spec, { NODE_NAME: 'n1', METRICS_PORT: '2000' })).toMatchObject({ metricsPort: 2000 });
+    expect(parseBootstrap([], spec, { NODE_NAME: 'n1' })).toMatchObject({ metricsPort: 9464, namespace: 'eps-probe-plugin', logLevel: 'info' });
+  });
+
+  it.each([
+    { name: 'a port from the environment that is no number', argv: [], env: { NODE_NAME: 'n1', METRICS_PORT: 'abc' }, message: '--metrics-port (METRICS_PORT) must be a port number, got "abc"' },
+    { name: 'an empty port', argv: ['--metrics-port', ''], env: { NODE_NAME: 'n1' }, message: '--metrics-port (METRICS_PORT) must be a port number, got ""' },
+    { name: 'an unknown log level', argv: [], env: { NODE_NAME: 'n1', LOG_LEVEL: 'loud' }, message: '--log-level (LOG_LEVEL) must be one of trace, debug, info, warn, error, got "loud"' },
+    { name: 'no identity', argv: [], env: {}, message: '--identity (or NODE_NAME) is required' },
+  ])('rejects $name, naming the flag and its variable', ({ argv, env, message }) => {
+    expect(() => parseBootstrap(argv, spec, env)).toThrow(new TypeError(message));
   });
 });
