@@ -2,6 +2,7 @@
 import http from 'node:http';
 import { Registry, type OpenMetricsContentType } from 'prom-client';
 import type { Logger } from './log.js';
+import { StartupError } from './startup.js';
 
 export interface HealthCheck {
   /** Name shown in the /readyz body. */
@@ -72,9 +73,25 @@ export async function startServer(options: ServerOptions): Promise<http.Server> 
         reply(404, 'text/plain', 'not found\n');
     }
   });
+  const host = options.host ?? '0.0.0.0';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host ?? '0.0.0.0', () => resolve());
+    server.once('error', (err) => reject(listenFailure(err, host, options.port)));
+    server.listen(options.port, host, () => resolve());
   });
   return server;
+}
+
+function listenFailure(err: NodeJS.ErrnoException, host: string, port: number): StartupError {
+  const where = `${host}:${port}`;
+  const portFix = 'choose another with --metrics-port (METRICS_PORT); in the manifest keep the containerPort named "metrics" equal to it';
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new StartupError(`cannot serve metrics and health on ${where}: the port is in use (EADDRINUSE)`, `stop the process that holds it (another agent with hostNetwork?) or ${portFix}`, { cause: err });
+    case 'EACCES':
+      return new StartupError(`cannot serve metrics and health on ${where}: not permitted (EACCES)`, `use a port above 1023: ${portFix}`, { cause: err });
+    case 'EADDRNOTAVAIL':
+      return new StartupError(`cannot serve metrics and health on ${where}: no such local address (EADDRNOTAVAIL)`, 'set --metrics-host (METRICS_HOST) to an address of this host, or 0.0.0.0', { cause: err });
+    default:
+      return new StartupError(`cannot serve metrics and health on ${where}: ${err.message}`, portFix, { cause: err });
+  }
 }

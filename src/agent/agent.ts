@@ -5,13 +5,13 @@ import type * as k8s from '@kubernetes/client-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { probeOptionsOf, type Config } from '../config/config.js';
 import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
+import { servedServiceImportVersion } from '../kube/discovery.js';
 import { createEventRecorder, type EventRecorder } from '../kube/events.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
 import {
   endpointSliceInformerSpec,
   probeReportInformerSpec,
   serviceImportInformerSpec,
-  servedServiceImportVersion,
   type ProbeReportObject,
   type ServiceImport,
 } from '../kube/resources.js';
@@ -47,7 +47,6 @@ const MEMBERSHIP_CHECK_MS = 5_000;
 
 export class Agent {
   private readonly informerMetrics: InformerMetrics;
-  private readonly serviceImportsInformer: Promise<SupervisedInformer<ServiceImport>>;
   private readonly slices: SupervisedInformer<k8s.V1EndpointSlice>;
   private readonly reports: SupervisedInformer<ProbeReportObject>;
   private readonly configWatch: ConfigWatch;
@@ -84,9 +83,6 @@ export class Agent {
     const { registry } = deps;
     this.informerMetrics = new InformerMetrics(registry);
     const informerDeps = { logger: this.logger, metrics: this.informerMetrics };
-    this.serviceImportsInformer = servedServiceImportVersion(kc).then(
-      (version) => new SupervisedInformer(kc, serviceImportInformerSpec(kc, version), informerDeps),
-    );
     this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
     this.reports = new SupervisedInformer(kc, probeReportInformerSpec(kc), informerDeps);
     this.events = createEventRecorder(
@@ -125,15 +121,26 @@ export class Agent {
     return this.applied.config;
   }
 
+  /** @throws StartupError when the API cannot be used (see StartupRetry) or ICMP is required but unavailable. */
   async start(): Promise<void> {
     this.applied = await this.configWatch.start();
     this.applyConfig(this.applied);
     this.configWatch.onApplied((applied) => {
       this.applied = applied;
-      this.applyConfig(applied);
+      try {
+        this.applyConfig(applied);
+      } catch (err) {
+        // The engine keeps its previous probe options (icmpUnavailable: fail without ICMP, say).
+        this.logger.error({ err, version: applied.version }, 'probe options of the new configuration not applied; the previous ones stay');
+      }
       this.scheduleSync();
     });
-    this.serviceImports = await this.serviceImportsInformer;
+    const version = await servedServiceImportVersion(this.kc, this.logger);
+    if (this.stopping) return;
+    this.serviceImports = new SupervisedInformer(this.kc, serviceImportInformerSpec(this.kc, version), {
+      logger: this.logger,
+      metrics: this.informerMetrics,
+    });
     this.serviceImports.onChange(() => this.scheduleSync());
     const relevant = syncedSliceChangeFilter();
     this.slices.onChange((slice) => {
@@ -166,6 +173,11 @@ export class Agent {
     this.configWatch.stop();
     await this.engine.stop();
     this.publisher.stop();
+  }
+
+  /** Liveness: undefined unless a watch got no answer from the apiserver for longer than `limitMs`. */
+  deadWatch(limitMs: number): string | undefined {
+    return this.informerMetrics.deadWatch(limitMs);
   }
 
   /** Undefined when ready: caches synced, first round done, watches alive. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // eps-probe-plugin: one binary, one subcommand per role. main only wires things.
 import { VERSION } from '../version.js';
+import { shutdownSignal } from './signals.js';
 
 const USAGE = `eps-probe-plugin ${VERSION}
 
@@ -16,10 +17,15 @@ Run 'eps-probe-plugin <command> --help' for the options of a command.
 `;
 
 type Command = (argv: string[]) => Promise<number>;
+/** Runs until SIGTERM/SIGINT (the signal), which it must honour at every stage. */
+type ServiceCommand = (argv: string[], shutdown: AbortSignal) => Promise<number>;
 
-const commands: Record<string, () => Promise<Command>> = {
+const services: Record<string, () => Promise<ServiceCommand>> = {
   agent: async () => (await import('./agent.js')).runAgentCommand,
   controller: async () => (await import('./controller.js')).runControllerCommand,
+};
+
+const tools: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./probe.js')).runProbeCommand,
   version: async () => async () => {
     console.log(VERSION);
@@ -33,13 +39,20 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return name ? 0 : 2;
   }
-  if (name === '--version') return (await commands.version!())([]);
-  const load = commands[name];
-  if (!load) {
+  if (name === '--version') return (await tools.version!())([]);
+  const service = services[name];
+  if (service) {
+    const shutdown = shutdownSignal();
+    const run = await service();
+    return shutdown.aborted ? 0 : run(rest, shutdown);
+  }
+  const tool = tools[name];
+  if (!tool) {
     process.stderr.write(`unknown command "${name}"\n\n${USAGE}`);
     return 2;
   }
-  return (await load())(rest);
+  return (await tool())(rest);
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// Exit at once: a service stopped within its budget may leave sockets and timers behind.
+process.exit(await main(process.argv.slice(2)));

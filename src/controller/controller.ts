@@ -8,6 +8,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
 import { createEventRecorder, type EventRecorder, type EventTarget } from '../kube/events.js';
+import { servedServiceImportVersion } from '../kube/discovery.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
 import {
   MCS_GROUP,
@@ -15,7 +16,6 @@ import {
   nodeInformerSpec,
   probeReportInformerSpec,
   serviceImportInformerSpec,
-  servedServiceImportVersion,
   statusCodeOf,
   type McsVersion,
   type ProbeReportObject,
@@ -172,7 +172,7 @@ export class Controller {
       this.schedule();
     });
     this.deps.logger.level = this.config.logLevel;
-    this.version = await servedServiceImportVersion(this.kc);
+    this.version = await servedServiceImportVersion(this.kc, this.deps.logger);
     this.serviceImports = new SupervisedInformer(this.kc, serviceImportInformerSpec(this.kc, this.version), {
       logger: this.deps.logger,
       metrics: this.informerMetrics,
@@ -247,6 +247,11 @@ export class Controller {
     clearInterval(this.resyncTimer);
     for (const informer of [this.reports, this.nodes, this.slices, this.serviceImports]) informer?.stop();
     this.configWatch.stop();
+  }
+
+  /** Liveness: undefined unless a watch got no answer from the apiserver for longer than `limitMs`. */
+  deadWatch(limitMs: number): string | undefined {
+    return this.informerMetrics.deadWatch(limitMs);
   }
 
   readiness(): string | undefined {

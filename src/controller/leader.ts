@@ -4,23 +4,17 @@
 // renewDeadline stops acting as leader before its lease can expire for anyone else.
 import * as k8s from '@kubernetes/client-node';
 import { Gauge, Counter, type Registry } from 'prom-client';
-import type { Logger } from '../log.js';
+import type { LeaseTimings } from '../config/env.js';
+import { StartupRetry } from '../kube/failures.js';
 import { statusCodeOf } from '../kube/resources.js';
+import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 
-export interface LeaderElectionOptions {
+export interface LeaderElectionOptions extends LeaseTimings {
   namespace: string;
   leaseName: string;
   identity: string;
-  /** How long a lease holds without renewal; others take over after it. */
-  leaseDurationMs: number;
-  /** The leader gives up (stops writing) when it could not renew for this long; < leaseDurationMs. */
-  renewDeadlineMs: number;
-  /** How often to try to acquire or renew. */
-  retryPeriodMs: number;
 }
-
-export const DEFAULT_LEASE_TIMINGS = Object.freeze({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
 
 export class LeaderElector {
   private readonly coordination: k8s.CoordinationV1Api;
@@ -33,6 +27,8 @@ export class LeaderElector {
   private readonly listeners = new Set<(leading: boolean) => void>();
   private wasLeading = false;
   private readonly transitions: Counter;
+  /** Until the Lease could be read or written once: start() waits for that, or fails. */
+  private starting?: { retry: StartupRetry; resolve: () => void; reject: (err: Error) => void };
 
   constructor(
     kc: k8s.KubeConfig,
@@ -68,9 +64,17 @@ export class LeaderElector {
     this.listeners.add(listener);
   }
 
-  start(): void {
+  /**
+   * Starts campaigning; resolves once the Lease could be read or written (leading or not).
+   * @throws StartupError when that keeps failing (RBAC on leases, an unreachable apiserver).
+   */
+  start(): Promise<void> {
     this.stopped = false;
-    void this.tick();
+    const { namespace, leaseName } = this.options;
+    return new Promise((resolve, reject) => {
+      this.starting = { retry: new StartupRetry(`read/write Lease ${leaseName} in namespace ${namespace}`), resolve, reject };
+      void this.tick();
+    });
   }
 
   /** Stops campaigning and, when leading, releases the lease so a peer takes over at once. */
@@ -95,10 +99,24 @@ export class LeaderElector {
 
   private async tick(): Promise<void> {
     if (this.stopped) return;
+    let delayMs = this.options.retryPeriodMs;
     try {
       await this.tryAcquireOrRenew();
+      this.starting?.resolve();
+      this.starting = undefined;
     } catch (err) {
-      this.deps.logger.warn({ err }, 'leader election: could not read or write the lease');
+      const decision = this.starting?.retry.failed(err);
+      if (decision && 'giveUp' in decision) {
+        this.stopped = true;
+        this.starting!.reject(decision.giveUp);
+        return;
+      }
+      if (decision) {
+        delayMs = decision.retryInMs;
+        this.deps.logger.warn({ cause: decision.failure.message, fix: decision.failure.fix, attempt: decision.attempt, retryInMs: delayMs }, 'leader election: could not read or write the lease; retrying');
+      } else {
+        this.deps.logger.warn({ err }, 'leader election: could not read or write the lease');
+      }
     }
     if (this.renewedAt !== undefined && !this.isLeader()) {
       this.deps.logger.warn('leader election: renew deadline passed; stopped leading');
@@ -106,7 +124,7 @@ export class LeaderElector {
     }
     this.notify();
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.tick(), this.options.retryPeriodMs);
+    this.timer = setTimeout(() => void this.tick(), delayMs);
     this.timer.unref();
   }
 

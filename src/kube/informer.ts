@@ -1,11 +1,14 @@
 // A supervised informer. client-node's informer re-lists on 410 by itself but stops for good on any
 // other error (apiserver restart, 429 while a watch cache initialises, 5xx) and never re-lists on
 // its own (kubernetes-client/javascript#795, #1933). This wrapper restarts it with backoff,
-// re-lists periodically, and exports how long ago it last heard from the apiserver.
+// re-lists periodically, and exports how long ago it last heard from the apiserver. Until its first
+// list it is part of start-up: it gives up (start() rejects) as StartupRetry decides.
 import * as k8s from '@kubernetes/client-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
+import type { StartupError } from '../startup.js';
+import { DEFAULT_STARTUP_RETRY, StartupRetry, describeApiFailure, type StartupRetryPolicy } from './failures.js';
 
 export interface InformerSpec<T extends k8s.KubernetesObject> {
   /** Short resource name for logs and metric labels (e.g. `endpointslices`). */
@@ -24,21 +27,27 @@ export interface InformerTimings {
   /** First delay before restarting after an error; doubles up to maxBackoffMs. */
   initialBackoffMs: number;
   maxBackoffMs: number;
+  /** Retries before the first list has succeeded (start-up). */
+  startup: StartupRetryPolicy;
 }
 
 export const DEFAULT_INFORMER_TIMINGS: Readonly<InformerTimings> = Object.freeze({
   relistPeriodMs: 30 * 60_000,
   initialBackoffMs: 500,
   maxBackoffMs: 30_000,
+  startup: DEFAULT_STARTUP_RETRY,
 });
 
-/** One set of informer metrics per process, labelled by resource. */
+/** What InformerMetrics reads of a running informer. */
+export type TrackedInformer = Pick<SupervisedInformer<k8s.KubernetesObject>, 'resource' | 'size' | 'lastActivityAgeMs' | 'unansweredForMs' | 'lastFailure'>;
+
+/** One set of informer metrics per process, labelled by resource, and the watches' liveness. */
 export class InformerMetrics {
   readonly restarts: Counter<'resource' | 'reason'>;
   readonly lists: Counter<'resource'>;
   readonly objects: Gauge<'resource'>;
   readonly lastActivityAge: Gauge<'resource'>;
-  private readonly informers = new Set<SupervisedInformer<k8s.KubernetesObject>>();
+  private readonly informers = new Set<TrackedInformer>();
 
   constructor(registry: Registry) {
     this.restarts = new Counter({
@@ -74,12 +83,62 @@ export class InformerMetrics {
     });
   }
 
-  track(informer: SupervisedInformer<k8s.KubernetesObject>): void {
+  track(informer: TrackedInformer): void {
     this.informers.add(informer);
   }
 
-  untrack(informer: SupervisedInformer<k8s.KubernetesObject>): void {
+  untrack(informer: TrackedInformer): void {
     this.informers.delete(informer);
+  }
+
+  /**
+   * Liveness: undefined unless a watch has been without an open stream and without any answer from
+   * the apiserver (a list, a connected watch) for longer than `limitMs`. A quiet watch with an open
+   * stream is healthy however long nothing happens.
+   */
+  deadWatch(limitMs: number): string | undefined {
+    for (const informer of this.informers) {
+      const ageMs = informer.unansweredForMs();
+      if (ageMs <= limitMs) continue;
+      const lastError = informer.lastFailure();
+      return `watch of ${informer.resource} without an answer from the apiserver for ${Math.round(ageMs / 1000)}s (limit ${Math.round(limitMs / 1000)}s)${lastError ? `; last error: ${lastError}` : ''}`;
+    }
+    return undefined;
+  }
+}
+
+/**
+ * client-node's Watch says nothing when a watch request is answered (only when it ends), so a quiet
+ * but healthy watch cannot be told from a failing one. This one knows: watch() resolves before `done`
+ * is called exactly when the apiserver answered 200 and the stream is open.
+ */
+class AnsweredWatch extends k8s.Watch {
+  /** A stream is open now. */
+  isOpen = false;
+
+  constructor(
+    config: k8s.KubeConfig,
+    /** Called when a stream opens (true) and when it closes (false). */
+    private readonly onChange: (open: boolean) => void,
+  ) {
+    super(config);
+  }
+
+  override async watch(...[path, queryParams, callback, done]: Parameters<k8s.Watch['watch']>): Promise<AbortController> {
+    let ended = false;
+    const request = await super.watch(path, queryParams, callback, (err: unknown) => {
+      ended = true;
+      if (this.isOpen) {
+        this.isOpen = false;
+        this.onChange(false);
+      }
+      done(err);
+    });
+    if (!ended) {
+      this.isOpen = true;
+      this.onChange(true);
+    }
+    return request;
   }
 }
 
@@ -88,12 +147,22 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
   private inner?: k8s.ListWatch<T>;
   private readonly listeners = new Set<(object?: T) => void>();
   private lastActivity = Date.now();
+  /** Date.now() when the apiserver last answered a list or a watch, or a watch stream closed (or start() was called). */
+  private lastAnswer = Date.now();
+  /** The Watch of each inner informer: a quiet watch is a healthy one while its stream stays open. */
+  private readonly watches = new WeakMap<k8s.ListWatch<T>, AnsweredWatch>();
+  private lastError?: unknown;
+  /** Failures seen so far: a run of the inner informer with a failure in it does not mark the cache synced. */
+  private failures = 0;
   private backoffMs: number;
   private restartTimer?: NodeJS.Timeout;
   private relistTimer?: NodeJS.Timeout;
+  private startupTimer?: NodeJS.Timeout;
+  /** Until the first list has succeeded. */
+  private startupRetry?: StartupRetry;
   private stopped = true;
   private hasSynced = false;
-  private syncWaiters: Array<() => void> = [];
+  private syncWaiters: Array<{ resolve: () => void; reject: (err: StartupError) => void }> = [];
   /** Inner informers whose list has succeeded (start() resolves even when the list failed). */
   private readonly listed = new WeakSet<object>();
 
@@ -110,10 +179,20 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
     return this.deps.timings ?? DEFAULT_INFORMER_TIMINGS;
   }
 
-  /** Starts watching; resolves once the first list has filled the cache. */
+  /**
+   * Starts watching; resolves once the first list has filled the cache.
+   * @throws StartupError when the first list keeps failing (see StartupRetry); the informer is then stopped.
+   */
   async start(): Promise<void> {
     this.stopped = false;
-    this.deps.metrics.track(this as unknown as SupervisedInformer<k8s.KubernetesObject>);
+    this.lastAnswer = Date.now();
+    this.deps.metrics.track(this);
+    if (!this.hasSynced) {
+      const retry = new StartupRetry(`list/watch ${this.resource}`, this.timings.startup, Date.now, this.spec.path);
+      this.startupRetry = retry;
+      // A request that never returns (client-node sets no timeout) must not hang start-up either.
+      this.startupTimer = setTimeout(() => this.failStart(retry.expired(this.lastError)), this.timings.startup.deadlineMs);
+    }
     this.inner = this.createInner();
     void this.runInner(this.inner);
     this.scheduleRelist();
@@ -125,14 +204,15 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
     clearTimeout(this.relistTimer);
+    clearTimeout(this.startupTimer);
     void this.inner?.stop();
-    this.deps.metrics.untrack(this as unknown as SupervisedInformer<k8s.KubernetesObject>);
+    this.deps.metrics.untrack(this);
   }
 
-  /** Resolves when the cache has been filled by a list at least once. */
+  /** Resolves when the cache has been filled by a list at least once; rejects when start-up gave up. */
   synced(): Promise<void> {
     if (this.hasSynced) return Promise.resolve();
-    return new Promise((resolve) => this.syncWaiters.push(resolve));
+    return new Promise((resolve, reject) => this.syncWaiters.push({ resolve, reject }));
   }
 
   isSynced(): boolean {
@@ -155,6 +235,16 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
     return Date.now() - this.lastActivity;
   }
 
+  /** 0 while a watch stream is open, else the time since the apiserver last answered a list or a watch. */
+  unansweredForMs(): number {
+    return this.inner && this.watches.get(this.inner)?.isOpen ? 0 : Date.now() - this.lastAnswer;
+  }
+
+  /** The last failure, described for a log line or a health check. */
+  lastFailure(): string | undefined {
+    return this.lastError === undefined ? undefined : describeApiFailure(this.lastError, `list/watch ${this.resource}`, this.spec.path).message;
+  }
+
   /** `listener` runs after any add, update, delete or re-list; it should read `list()` (level-triggered). */
   onChange(listener: (object?: T) => void): () => void {
     this.listeners.add(listener);
@@ -172,6 +262,8 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
       const result = await spec.list();
       this.deps.metrics.lists.inc({ resource: this.resource });
       this.lastActivity = Date.now();
+      this.lastAnswer = this.lastActivity;
+      this.lastError = undefined;
       this.backoffMs = this.timings.initialBackoffMs;
       return result;
     };
@@ -180,11 +272,15 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
       this.listed.add(informer);
       return result;
     };
-    const informer: k8s.ListWatch<T> = new k8s.ListWatch<T>(
-      spec.path, new k8s.Watch(this.kubeConfig), listAndMark, false, spec.labelSelector, spec.fieldSelector,
-    );
+    const watch = new AnsweredWatch(this.kubeConfig, (open) => {
+      this.lastAnswer = Date.now();
+      if (open) this.lastError = undefined;
+    });
+    const informer: k8s.ListWatch<T> = new k8s.ListWatch<T>(spec.path, watch, listAndMark, false, spec.labelSelector, spec.fieldSelector);
+    this.watches.set(informer, watch);
     const changed = (object: T): void => {
       this.lastActivity = Date.now();
+      this.lastAnswer = this.lastActivity;
       if (informer === this.inner) this.notify(object);
     };
     informer.on(k8s.ADD, changed);
@@ -199,26 +295,52 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
 
   /** Runs a fresh inner informer until its first list is done, then marks the cache synced. */
   private async runInner(informer: k8s.ListWatch<T>): Promise<void> {
+    const failuresBefore = this.failures;
     try {
       await informer.start();
     } catch (err) {
       this.onError(informer, err);
       return;
     }
-    if (informer !== this.inner || this.stopped || !this.listed.has(informer)) return;
+    // A watch refused right after the list (RBAC with list but not watch) fails within start().
+    if (informer !== this.inner || this.stopped || !this.listed.has(informer) || this.failures !== failuresBefore) return;
     if (!this.hasSynced) {
       this.hasSynced = true;
-      for (const resolve of this.syncWaiters.splice(0)) resolve();
+      clearTimeout(this.startupTimer);
+      this.startupRetry = undefined;
+      for (const { resolve } of this.syncWaiters.splice(0)) resolve();
     }
     this.notify();
   }
 
+  /** Start-up gave up: stop, and fail whoever waits for the first list. */
+  private failStart(error: StartupError): void {
+    this.stop();
+    for (const { reject } of this.syncWaiters.splice(0)) reject(error);
+  }
+
   private onError(informer: k8s.ListWatch<T>, err: unknown): void {
     if (this.stopped || informer !== this.inner) return;
-    const delay = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, this.timings.maxBackoffMs);
+    this.failures += 1;
+    this.lastError = err;
+    let delay: number;
+    if (this.startupRetry) {
+      const decision = this.startupRetry.failed(err);
+      if ('giveUp' in decision) {
+        this.failStart(decision.giveUp);
+        return;
+      }
+      delay = decision.retryInMs;
+      this.deps.logger.warn(
+        { cause: decision.failure.message, fix: decision.failure.fix, resource: this.resource, attempt: decision.attempt, retryInMs: delay },
+        'first list/watch failed; retrying',
+      );
+    } else {
+      delay = this.backoffMs;
+      this.backoffMs = Math.min(this.backoffMs * 2, this.timings.maxBackoffMs);
+      this.deps.logger.warn({ cause: this.lastFailure(), resource: this.resource, retryInMs: delay }, 'watch failed; restarting');
+    }
     this.deps.metrics.restarts.inc({ resource: this.resource, reason: 'error' });
-    this.deps.logger.warn({ err, resource: this.resource, retryInMs: delay }, 'watch failed; restarting');
     clearTimeout(this.restartTimer);
     this.restartTimer = setTimeout(() => {
       if (this.stopped || informer !== this.inner) return;

@@ -19,20 +19,6 @@ export interface ProbeReportObject extends k8s.KubernetesObject {
   spec: ProbeReport['spec'];
 }
 
-/**
- * The ServiceImport version to use: v1alpha1 (what Kosmos uses) when served, else v1beta1.
- * Both versions of one CRD are the same objects, so watching one is enough.
- */
-export async function servedServiceImportVersion(kc: k8s.KubeConfig): Promise<McsVersion> {
-  const apis = kc.makeApiClient(k8s.ApisApi);
-  const groups = await apis.getAPIVersions();
-  const group = groups.groups.find((g) => g.name === MCS_GROUP);
-  const served = new Set(group?.versions.map((v) => v.version) ?? []);
-  const version = MCS_VERSIONS.find((v) => served.has(v));
-  if (!version) throw new Error(`the cluster serves no ServiceImport version of ${MCS_GROUP} (${MCS_VERSIONS.join(', ')})`);
-  return version;
-}
-
 /** Objects per list request: a large cluster's full list never sits in memory as one response. */
 const LIST_PAGE_SIZE = 500;
 

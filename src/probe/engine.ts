@@ -1,6 +1,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry } from 'prom-client';
 import { ReportedProblems, type Logger } from '../log.js';
+import { StartupError } from '../startup.js';
 import { canonicalAddress, parseAllowList, type AllowList } from './address.js';
 import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
@@ -429,8 +430,10 @@ export class ProbeEngine {
     if (this.lazyIcmp()) return;
     const reason = this.icmpUnavailable;
     if (this.options.icmpUnavailable === 'fail') {
-      this.logger.error({ reason, mode: this.options.mode }, 'ICMP probing configured but unavailable; refusing to start (icmpUnavailable: fail)');
-      throw new Error(`ICMP probing unavailable: ${reason}`);
+      throw new StartupError(
+        `probe.mode ${this.options.mode} needs ICMP, which is unavailable here (${reason}), and probe.icmpUnavailable is fail`,
+        'give the agent container the NET_RAW capability and run node-net-raw as deploy/eps-probe-plugin.yaml does, or set probe.icmpUnavailable: fallback-tcp or probe.mode: tcp',
+      );
     }
     this.logger.error({ reason, mode: this.options.mode }, 'ICMP probing configured but unavailable; probing with TCP only, targets without a port stay unknown');
   }

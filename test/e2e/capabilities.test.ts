@@ -202,10 +202,11 @@ describe('the built CLI as an unprivileged user', () => {
       const { agent } = await startAgent('fail', plainNode, NO_CAPS_POD, 'fail');
       const code = await new Promise<number | null>((resolve) => agent.child.once('exit', resolve));
       expect(code).toBe(1);
-      expect(agent.logs).toContainEqual(expect.objectContaining({
-        msg: 'ICMP probing configured but unavailable; refusing to start (icmpUnavailable: fail)',
-        reason: expect.stringContaining('CAP_NET_RAW is needed'),
-      }));
+      expect(agent.logs.filter((line) => line.level === 'fatal')).toEqual([expect.objectContaining({
+        cause: expect.stringContaining('CAP_NET_RAW is needed'),
+        fix: expect.stringContaining('NET_RAW capability'),
+      })]);
+      expect(agent.rawOutput).toEqual([]);
     });
   });
 });

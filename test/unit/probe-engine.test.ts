@@ -351,7 +351,11 @@ describe('ProbeEngine without raw-socket permission', () => {
   it('refuses to start with icmpUnavailable=fail', async () => {
     const { engine, network } = setup({ mode: 'both', icmpUnavailable: 'fail' });
     network.icmpError = denied;
-    await expect(engine.start()).rejects.toThrow('ICMP probing unavailable: raw ICMP sockets not permitted');
+    await expect(engine.start()).rejects.toMatchObject({
+      name: 'StartupError',
+      message: expect.stringContaining('ICMP, which is unavailable here (raw ICMP sockets not permitted'),
+      fix: expect.stringContaining('NET_RAW'),
+    });
   });
 });
 
