@@ -131,11 +131,30 @@ try {
 
   // The observer: the published set, polled; a poll that hangs (apiserver stopped) is abandoned.
   const cutSince = new Map<string, number>(); // address -> cut time
+  const lastRestore = new Map<string, number>(); // address -> when its last cut ended
+  // A verdict reached in the seconds after a restore belongs to the cut (late), not to a false alarm.
+  const cutOrJustRestored = (address: string, now: number): boolean => cutSince.has(address) || now - (lastRestore.get(address) ?? -Infinity) < 10_000;
   const published = new Map<string, number>(); // address -> time it entered the annotation
   const falseDisconnections: Array<{ address: string; at: number }> = [];
   const appeared = new Map<string, number[]>();
   const left = new Map<string, number[]>();
+  // False votes: per node, the times it started listing an address as unreachable that was not cut.
+  const falseVotes = new Map<string, number>(NODES.map((host) => [host, 0]));
+  const voting = new Map<string, Set<string>>(NODES.map((host) => [host, new Set()]));
   let observing = true;
+  const voteObserver = (async () => {
+    while (observing) {
+      await Promise.all(NODES.map(async (host) => {
+        const report = await Promise.race([s.report(host), sleep(1000).then(() => undefined)]);
+        if (!report) return;
+        const now = new Set(report.serviceImports.flatMap((entry) => entry.unreachable));
+        const before = voting.get(host)!;
+        for (const address of now) if (!before.has(address) && !cutOrJustRestored(address, Date.now())) falseVotes.set(host, falseVotes.get(host)! + 1);
+        voting.set(host, now);
+      }));
+      await sleep(250);
+    }
+  })();
   const observer = (async () => {
     while (observing) {
       const value = await Promise.race([s.disconnected().then((v) => v ?? '', () => undefined), sleep(1000).then(() => undefined)]);
@@ -146,7 +165,7 @@ try {
           if (published.has(address)) continue;
           published.set(address, now);
           appeared.set(address, [...(appeared.get(address) ?? []), now]);
-          if (!cutSince.has(address)) falseDisconnections.push({ address, at: now });
+          if (!cutOrJustRestored(address, now)) falseDisconnections.push({ address, at: now });
         }
         for (const address of [...published.keys()]) {
           if (current.has(address)) continue;
@@ -218,13 +237,16 @@ try {
       if (r.detectMs !== undefined) r.detectMs = (appeared.get(r.address) ?? []).find((t) => t >= cutAt)! - cutAt;
     }));
     await sleep(Math.max(0, cutAt + holdMs - Date.now()));
-    const restoredAt = Date.now();
     for (const pod of pods) await s.topology.restorePod(pod);
+    const restoredAt = Date.now();
+    for (const address of addresses) {
+      cutSince.delete(address);
+      lastRestore.set(address, restoredAt);
+    }
     await Promise.all(results.map(async (r) => {
       const waited = await waitFor(() => !published.has(r.address), DETECTION_LIMIT_MS);
       r.restoreMs = waited === undefined ? undefined : Math.max(0, ((left.get(r.address) ?? []).find((t) => t >= restoredAt) ?? restoredAt) - restoredAt);
     }));
-    for (const address of addresses) cutSince.delete(address);
     return results;
   };
 
@@ -240,7 +262,7 @@ try {
   await faults;
   await sleep(Math.max(0, at(1) - Date.now()));
   observing = false;
-  await observer;
+  await Promise.all([observer, voteObserver]);
 
   // A cut whose detection window overlaps a pause belongs to that pause's condition.
   for (const sample of samples) {
@@ -250,7 +272,13 @@ try {
     if (overlapping) sample.condition = overlapping.kind;
   }
 
-  const starvedMetrics = await s.metrics(STARVED_NODE).catch(() => '');
+  const probeCounts = await Promise.all(NODES.map(async (host) => {
+    const text = await s.metrics(host).catch(() => '');
+    const count = (result: string): number =>
+      [...text.matchAll(new RegExp(`^eps_probe_probes_total\\{[^}]*result="${result}"[^}]*\\} (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+    const total = ['success', 'failure', 'timeout', 'refused', 'error'].reduce((sum, r) => sum + count(r), 0);
+    return `${host}${host === STARVED_NODE ? ' (starved)' : ''}: ${total} probes, ${(100 * count('timeout') / Math.max(1, total)).toFixed(1)}% timeouts, ${count('error')} errors, ${falseVotes.get(host)} false unreachable votes`;
+  }));
   const missed = samples.filter((x) => x.detectMs === undefined);
   console.log(`soak: ${MINUTES} min, ${machine()}`);
   console.log(`config: the manifest's defaults (${CONFIG}); quorum majority of ${NODES.length} nodes; ${STARVED_NODE} at 10% of a core`);
@@ -262,7 +290,7 @@ try {
     console.log(`${condition}: cut -> disconnected ${summary(these.flatMap((x) => (x.detectMs === undefined ? [] : [x.detectMs])))}; restore -> reconnected ${summary(these.flatMap((x) => (x.restoreMs === undefined ? [] : [x.restoreMs])))}`);
   }
   console.log(`writes in a steady minute: ${JSON.stringify(writesPerMinute)}`);
-  console.log(`starved agent (${STARVED_NODE}): ${starvedMetrics.split('\n').filter((l) => /^eps_probe_(node_suspect|probe_lateness_seconds_(sum|count)|probes_total)/.test(l)).join('; ')}`);
+  for (const line of probeCounts) console.log(line);
 } finally {
   resumeAll();
   await s.destroy();
