@@ -23,9 +23,10 @@ import {
 import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../report/addresses.js';
-import { aggregate, onConfiguration, type Verdict } from '../report/aggregate.js';
+import { aggregate, onConfiguration, type ReconnectReason, type Verdict } from '../report/aggregate.js';
+import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
-import { ANNOTATION_DISCONNECTED } from '../report/types.js';
+import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
 import { desiredSlice } from './prune.js';
 import type { LeaderElector } from './leader.js';
 
@@ -68,6 +69,8 @@ export class Controller {
   private stopping = false;
   /** Addresses per ServiceImport, recomputed only when ServiceImports, slices or config changed. */
   private addresses?: Map<string, string[]>;
+  /** Of those, the ones the allow-list refuses, recomputed with them. */
+  private refused = new Set<string>();
   /** Per slice, `resourceVersion|disconnected` last found already in its desired state: skipped next time. */
   private readonly settledSlices = new Map<string, string>();
   private readonly metrics: {
@@ -91,7 +94,7 @@ export class Controller {
     this.reports = new SupervisedInformer(kc, probeReportInformerSpec(kc), informerDeps);
     this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
     this.events = createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger);
-    this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName }, {
+    this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName, persist: () => leader.isLeader() }, {
       logger,
       registry,
       informerMetrics: this.informerMetrics,
@@ -190,6 +193,7 @@ export class Controller {
     await Promise.all([this.reports.start(), this.slices.start(), this.serviceImports.start()]);
     this.leader.onChange((leading) => {
       if (leading) {
+        this.configWatch.persistLastGood();
         this.schedule();
       } else {
         // Only the leader's figures mean anything.
@@ -266,29 +270,34 @@ export class Controller {
     const slices = this.slices.list();
     const all = this.reports.list().map((r) => r.spec).filter((spec) => spec?.nodeName);
     const now = new Date();
-    this.countReports(all, now);
     const reports = onConfiguration(all, this.applied.version);
     if (!this.addresses) {
       const { targets } = buildTargets({ serviceImports, slices, namespaceFilter: this.config.namespaces });
       this.addresses = addressesByServiceImport(targets);
+      this.refused = refusedAddresses(targets.map((t) => t.address), this.config.allowCidrs);
     }
     const addresses = this.addresses;
     const keyOf = (si: ServiceImport): string => `${si.metadata.namespace}/${si.metadata.name}`;
     const previous = new Map(serviceImports.map((si) => [keyOf(si), new Set(parseAddressList(si.metadata.annotations?.[ANNOTATION_DISCONNECTED]).addresses)]));
-    const verdicts = aggregate({
+    const { verdicts, isolated } = aggregate({
       reports,
       now,
       staleAfterMs: this.config.controller.reportStaleAfterMs,
       quorum: this.config.controller.quorum,
       maxEjectionShare: this.config.controller.maxEjectionShare,
+      selfIsolationShare: this.config.selfIsolationShare,
+      probeReplicas: this.config.probeReplicas,
       serviceImports: [...addresses].map(([key, list]) => ({ key, addresses: list })),
+      refused: this.refused,
       previous,
     });
+    this.countReports(all, now, isolated);
+    this.reportIsolated(isolated);
     const slicesByKey = indexSyncedSlices(slices);
     await Promise.all(
       serviceImports.map((si) => {
         const key = keyOf(si);
-        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], uncovered: [] };
+        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
         return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? []);
       }),
     );
@@ -302,16 +311,25 @@ export class Controller {
     for (const key of this.settledSlices.keys()) if (!present.has(key)) this.settledSlices.delete(key);
   }
 
-  private countReports(reports: ReadonlyArray<ProbeReportObject['spec']>, now: Date): void {
+  /** `isolated`: nodes whose votes the isolation guard ignores (state `suspect`). */
+  private countReports(reports: ReadonlyArray<ProbeReportObject['spec']>, now: Date, isolated: ReadonlyMap<string, string>): void {
     const staleAfter = this.config.controller.reportStaleAfterMs;
     const counts = { live: 0, suspect: 0, stale: 0, 'other-config': 0 };
     for (const report of reports) {
       if (now.getTime() - Date.parse(report.heartbeatTime) > staleAfter) counts.stale++;
       else if (report.configVersion !== this.applied.version) counts['other-config']++;
-      else if (report.suspect) counts.suspect++;
+      else if (isolated.has(report.nodeName)) counts.suspect++;
       else counts.live++;
     }
     for (const [state, count] of Object.entries(counts)) this.metrics.liveReports.set({ state }, count);
+  }
+
+  /** A log line and an Event per isolated node (the recorder drops repeats), from the leader only. */
+  private reportIsolated(isolated: ReadonlyMap<string, string>): void {
+    for (const [node, reason] of isolated) {
+      this.deps.logger.debug({ node, reason }, 'node isolated: its votes are ignored');
+      this.events.warning({ apiVersion: `${REPORT_GROUP}/${REPORT_VERSION}`, kind: REPORT_KIND, name: node }, 'NodeIsolated', `votes ignored by the isolation guard: the node ${reason}`);
+    }
   }
 
   private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[]): Promise<void> {
@@ -325,6 +343,9 @@ export class Controller {
     if (verdict.heldBack.length > 0) {
       this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${verdict.heldBack.join(',')}`);
     }
+    if (verdict.guarded.length > 0) {
+      this.events.warning(ref, 'IsolationGuarded', `only nodes the isolation guard ignores see these addresses unreachable; kept in service: ${verdict.guarded.join(',')}`);
+    }
     if (desired !== (current ?? '')) {
       const before = new Set(parseAddressList(current).addresses);
       const written = await this.write('serviceimports', () => this.patchAnnotation(namespace, name, desired));
@@ -333,9 +354,22 @@ export class Controller {
       const reconnected = [...before].filter((a) => !verdict.disconnected.has(a)).sort();
       this.deps.logger.info({ serviceImport: `${namespace}/${name}`, disconnected, reconnected }, 'disconnected addresses updated');
       if (disconnected.length) this.events.warning(ref, 'EndpointsDisconnected', `unreachable from the cluster, pruned: ${disconnected.join(',')}`);
-      if (reconnected.length) this.events.normal(ref, 'EndpointsReconnected', `reachable again, restored: ${reconnected.join(',')}`);
+      this.reportReconnected(ref, reconnected, verdict.reconnected);
     }
     await Promise.all(slices.map((slice) => this.reconcileSlice(slice, verdict.disconnected)));
+  }
+
+  /** One Event per reason why addresses came back: only `reachable` means the cluster reaches them again. */
+  private reportReconnected(ref: EventTarget, reconnected: readonly string[], reasons: ReadonlyMap<string, ReconnectReason>): void {
+    const byReason = Map.groupBy(reconnected, (address) => reasons.get(address) ?? 'reachable');
+    for (const [reason, addresses] of byReason) {
+      const list = addresses.join(',');
+      if (reason === 'reachable') this.events.normal(ref, 'EndpointsReconnected', `reachable again, restored: ${list}`);
+      if (reason === 'quorum') this.events.normal(ref, 'EndpointsReconnected', `no longer unreachable for the quorum (${this.config.controller.quorum}) of nodes, restored: ${list}`);
+      if (reason === 'removed') this.events.normal(ref, 'EndpointsReconnected', `no longer addresses of this ServiceImport, dropped from the disconnected list: ${list}`);
+      if (reason === 'capped') this.events.warning(ref, 'EndpointsReleased', `still unreachable, restored because the ejection cap (${this.config.controller.maxEjectionShare}) allows fewer disconnected addresses: ${list}`);
+      if (reason === 'guarded') this.events.warning(ref, 'EndpointsReleased', `still unreachable for nodes the isolation guard ignores, restored: ${list}`);
+    }
   }
 
   private patchAnnotation(namespace: string, name: string, value: string): Promise<unknown> {

@@ -44,7 +44,7 @@ export interface PruneResult {
  * drops those (Go `omitempty`) and the client may reorder keys, so only this form is stable across
  * a write and a read back.
  */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   return JSON.stringify(normalize(value)) ?? '';
 }
 
