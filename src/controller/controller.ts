@@ -23,7 +23,7 @@ import {
 import type { Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../report/addresses.js';
-import { aggregate, onConfiguration, type ReconnectReason, type Verdict } from '../report/aggregate.js';
+import { aggregate, liveMembers, onConfiguration, type ReconnectReason, type Verdict } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
@@ -287,6 +287,9 @@ export class Controller {
       maxEjectionShare: this.config.controller.maxEjectionShare,
       selfIsolationShare: this.config.selfIsolationShare,
       probeReplicas: this.config.probeReplicas,
+      // As the agents compute it, from every report on the configuration: a report that is not
+      // counted for another reason still places its node on the ring.
+      members: liveMembers(reports, now, this.config.controller.reportStaleAfterMs),
       serviceImports: [...addresses].map(([key, list]) => ({ key, addresses: list })),
       refused: this.refused,
       previous,

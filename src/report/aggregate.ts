@@ -20,6 +20,12 @@ export interface AggregateInput {
   selfIsolationShare: number;
   /** The configuration's probeReplicas; a report with another value runs another configuration and does not vote. */
   probeReplicas: number;
+  /**
+   * The sharding members as the agents compute them: liveMembers() of the reports on the configuration,
+   * before any other filtering of `reports` (a member whose report does not count still owns its
+   * share, which then has fewer voters). Default: liveMembers(reports).
+   */
+  members?: readonly string[];
   /** Every ServiceImport with all its target addresses (pruned ones included). */
   serviceImports: ReadonlyArray<{ key: ServiceImportKey; addresses: readonly string[] }>;
   /** Addresses the configuration's allow-list refuses: no agent probes them, so none votes on them. */
@@ -146,6 +152,8 @@ function inScope(electorate: Electorate, node: string, address: string): boolean
 class Tally {
   private readonly down = new Map<string, number>();
   private readonly unknown = new Map<string, number>();
+  /** Per bucket, the nodes of this tally whose digest matches there. */
+  private readonly presentByBucket: number[];
   /** Per bucket, the members that do not vote in it (not in this tally, or with a stale digest). */
   private readonly absentByBucket: string[][];
   private readonly voterNames: ReadonlySet<string>;
@@ -161,9 +169,9 @@ class Tally {
       this.count(report.nodeName, unknown, this.unknown);
       this.count(report.nodeName, down, this.down);
     }
-    this.absentByBucket = Array.from({ length: TARGET_SET_BUCKETS }, (_, bucket) =>
-      electorate.members.filter((node) => !this.voterNames.has(node) || electorate.buckets.get(node)?.[bucket] !== true),
-    );
+    const votesIn = (node: string, bucket: number): boolean => this.voterNames.has(node) && electorate.buckets.get(node)?.[bucket] === true;
+    this.presentByBucket = Array.from({ length: TARGET_SET_BUCKETS }, (_, bucket) => reports.filter((r) => votesIn(r.nodeName, bucket)).length);
+    this.absentByBucket = Array.from({ length: TARGET_SET_BUCKETS }, (_, bucket) => electorate.members.filter((node) => !votesIn(node, bucket)));
   }
 
   private count(node: string, addresses: ReadonlySet<string>, into: Map<string, number>): void {
@@ -190,8 +198,10 @@ class Tally {
   /** Nodes of this tally with `address` in scope. */
   private scoped(address: string): number {
     const { ring, replicas } = this.electorate;
-    const absent = this.absentByBucket[bucketOf(address)]!;
-    if (!ring) return this.electorate.members.length - absent.length;
+    const bucket = bucketOf(address);
+    if (!ring) return this.presentByBucket[bucket]!;
+    // The ring's owners are members; a voting node outside the membership owns nothing.
+    const absent = this.absentByBucket[bucket]!;
     if (absent.length === 0) return replicas;
     // A non-owner usually fails isAssigned after a few dozen scores, an owner after all of them; with
     // many absent nodes, scoring every member once is cheaper.
@@ -216,7 +226,7 @@ type AddressState = 'unreachable' | 'reachable' | 'uncovered';
 export function aggregate(input: AggregateInput): Aggregation {
   validate(input);
   const live = input.reports.filter((r) => isLive(r, input.now, input.staleAfterMs));
-  const members = nodeNames(live);
+  const members = input.members ? [...new Set(input.members)].sort() : nodeNames(live);
   const replicas = input.probeReplicas;
   const sharded = replicas > 0 && replicas < members.length;
   const expectedMembers = membersDigest(members);

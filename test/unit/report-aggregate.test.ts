@@ -186,6 +186,17 @@ describe('aggregate sharding', () => {
   });
 });
 
+describe('aggregate members', () => {
+  it('leaves the share of a member whose report does not count without voters, rather than giving it to others', () => {
+    const nodes = ['a', 'b', 'c'];
+    const ownedByC = ADDRESSES.filter((address) => assignees(address, nodes, 1)[0] === 'c');
+    expect(ownedByC.length).toBeGreaterThan(0);
+    // c's report was dropped before aggregation; a and b sharded over all three, as the agents do.
+    const reports = ['a', 'b'].map((n) => makeReport(n, [], { probeReplicas: 1, membersDigest: membersDigest(nodes) }));
+    expect(run(reports, { members: nodes }).uncovered).toEqual(ownedByC);
+  });
+});
+
 describe('aggregate ejection cap', () => {
   const allDown = [makeReport('a', ADDRESSES)];
 
