@@ -11,6 +11,8 @@ import * as k8s from '@kubernetes/client-node';
 import { ControlPlane, freePort } from '../test/harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '../test/harness/fixtures.js';
 import { createScenario } from '../test/harness/scenario.js';
+import { configVersion, parseConfig } from '../src/config/config.js';
+import { membersDigest, targetSetDigest } from '../src/report/coverage.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../src/report/types.js';
 import { describeWindow, farmAddress, forEachLimited, machine, metricSum, sampleAll, scrape, sleep } from './scale-support.js';
 
@@ -60,12 +62,17 @@ try {
     await custom.createNamespacedCustomObject({ group: MCS_GROUP, version: MCS_VERSION, namespace: s.namespace, plural: 'serviceimports', body: makeServiceImport({ name, namespace: s.namespace, addresses }) });
     await discovery.createNamespacedEndpointSlice({ namespace: s.namespace, body: makeEndpointSlice({ name: `${name}-member1`, namespace: s.namespace, service: name, addresses }) });
   });
-  // What an idle agent publishes: its share of the targets, nothing unreachable, and the version of
-  // the configuration in force (the controller counts only reports made under its own).
-  const { metadata } = await core.readNamespacedConfigMap({ name: 'eps-probe-plugin', namespace: s.configNamespace });
+  // What an idle agent publishes: its share of the targets, nothing unreachable, the version of the
+  // configuration in force and the scope of its votes (the controller counts only reports made under
+  // its own configuration, membership and target set).
+  const { data } = await core.readNamespacedConfigMap({ name: 'eps-probe-plugin', namespace: s.configNamespace });
+  const version = configVersion(parseConfig(data!['config.yaml']!));
+  const targetDigest = targetSetDigest(imports.flatMap((_, i) => Array.from({ length: ENDPOINTS }, (_, j) => farmAddress(i * ENDPOINTS + j))));
+  const share = Math.round((SERVICE_IMPORTS * ENDPOINTS * REPLICAS) / NODES);
   const spec = (nodeName: string): ProbeReport['spec'] => ({
-    nodeName, agentVersion: 'bench', heartbeatTime: new Date().toISOString(), heartbeatPeriodSeconds: HEARTBEAT_S, configVersion: metadata!.resourceVersion!,
-    probeReplicas: REPLICAS, targetsProbed: Math.round((SERVICE_IMPORTS * ENDPOINTS * REPLICAS) / NODES), unreachableCount: 0, suspect: false, serviceImports: [],
+    nodeName, agentVersion: 'bench', heartbeatTime: new Date().toISOString(), heartbeatPeriodSeconds: HEARTBEAT_S, configVersion: version,
+    probeReplicas: REPLICAS, membersDigest: membersDigest(nodes), targetSetDigest: targetDigest, targetsProbed: share, targetsJudged: share,
+    unreachableCount: 0, suspect: false, serviceImports: [],
   });
   await forEachLimited(nodes, 32, (name) => custom.createClusterCustomObject({
     group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL,

@@ -10,6 +10,7 @@
 import { DEFAULT_CONFIG } from '../src/config/config.js';
 import { nextDelayMs, observe, type Health } from '../src/probe/hysteresis.js';
 import { aggregate } from '../src/report/aggregate.js';
+import { membersDigest, targetSetDigest } from '../src/report/coverage.js';
 import { rendezvous } from '../src/report/rendezvous.js';
 import type { ProbeReportSpec } from '../src/report/types.js';
 import { buildNodeView, type TargetState } from '../src/report/view.js';
@@ -29,6 +30,7 @@ const probe = config.probe;
 const nodes = Array.from({ length: NODES }, (_, i) => `node-${String(i).padStart(4, '0')}`);
 const addresses = Array.from({ length: TARGETS }, (_, i) => `10.${(i >> 16) & 0xff}.${(i >> 8) & 0xff}.${i & 0xff}`);
 const ownerOf = (index: number): string => `bench/si-${Math.floor(index / ENDPOINTS_PER_IMPORT)}`;
+const targetDigest = targetSetDigest(addresses);
 const serviceImports = Array.from({ length: Math.ceil(TARGETS / ENDPOINTS_PER_IMPORT) }, (_, i) => ({
   key: `bench/si-${i}`,
   addresses: addresses.slice(i * ENDPOINTS_PER_IMPORT, (i + 1) * ENDPOINTS_PER_IMPORT),
@@ -60,7 +62,7 @@ function detectionMs(): number {
 function report(node: string, replicas: number, view: ReturnType<typeof buildNodeView>, now: Date): ProbeReportSpec {
   return {
     nodeName: node, agentVersion: 'sim', heartbeatTime: now.toISOString(), heartbeatPeriodSeconds: config.heartbeatPeriodMs / 1000,
-    configVersion: 'sim', probeReplicas: replicas, ...view,
+    configVersion: 'sim', probeReplicas: replicas, membersDigest: replicas > 0 ? membersDigest(nodes) : '', targetSetDigest: targetDigest, ...view,
   };
 }
 
@@ -88,11 +90,11 @@ function simulate(replicas: number): void {
 
   // Views as the agents publish them: all reachable, or one address unreachable.
   const cleanView = (node: string): ReturnType<typeof buildNodeView> =>
-    ({ ...buildNodeView({ states: [], suspectShare: config.selfIsolationShare }), targetsProbed: perNode.get(node)! });
+    ({ ...buildNodeView({ states: [], suspectShare: config.selfIsolationShare }), targetsProbed: perNode.get(node)!, targetsJudged: perNode.get(node)! });
   const reports = new Map(nodes.map((node) => [node, report(node, replicas, cleanView(node), now)]));
   const steadyPass = cpuMs(() => aggregate({
     reports: [...reports.values()], now, staleAfterMs: config.controller.reportStaleAfterMs, quorum: config.controller.quorum,
-    maxEjectionShare: config.controller.maxEjectionShare, serviceImports, previous: new Map(),
+    maxEjectionShare: config.controller.maxEjectionShare, selfIsolationShare: config.selfIsolationShare, probeReplicas: replicas, serviceImports, previous: new Map(),
   }));
 
   const firstNode: number[] = [];
@@ -117,14 +119,14 @@ function simulate(replicas: number): void {
       const passAt = detections[i]!.at + CONTROLLER_DEBOUNCE_MS;
       for (; i < detections.length && detections[i]!.at <= passAt; i++) {
         const { node } = detections[i]!;
-        current.set(node, report(node, replicas, { ...cutView, targetsProbed: perNode.get(node)! }, now));
+        current.set(node, report(node, replicas, { ...cutView, targetsProbed: perNode.get(node)!, targetsJudged: perNode.get(node)! }, now));
       }
       const pass = cpuMs(() => aggregate({
         reports: [...current.values()], now, staleAfterMs: config.controller.reportStaleAfterMs, quorum: config.controller.quorum,
-        maxEjectionShare: config.controller.maxEjectionShare, serviceImports, previous: new Map(),
+        maxEjectionShare: config.controller.maxEjectionShare, selfIsolationShare: config.selfIsolationShare, probeReplicas: replicas, serviceImports, previous: new Map(),
       }));
       passMs.push(pass.ms);
-      if (pass.result.get(key)?.disconnected.has(address)) decidedAt = passAt;
+      if (pass.result.verdicts.get(key)?.disconnected.has(address)) decidedAt = passAt;
     }
     verdict.push(decidedAt ?? Number.NaN);
   }

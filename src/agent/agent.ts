@@ -18,12 +18,12 @@ import {
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { ProbeEngine } from '../probe/engine.js';
-import { liveMembers, onConfiguration } from '../report/aggregate.js';
+import { membersDigest, refusedAddresses, targetSetDigest } from '../report/coverage.js';
 import { rendezvous } from '../report/rendezvous.js';
 import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
-import { partitionReports } from '../report/validity.js';
+import { shardingMembers } from '../report/validity.js';
 import { VERSION } from '../version.js';
 import { ReportPublisher } from './publisher.js';
 
@@ -63,6 +63,8 @@ export class Agent {
   private firstRoundDone = false;
   private stopping = false;
   private lastView?: NodeView;
+  /** targetSetDigest() of the addresses this node would probe before sharding: what its votes cover. */
+  private targetDigest = targetSetDigest([]);
   /**
    * What this node's report said before a restart. A target whose state is still unknown (its first
    * probes have not settled) keeps that verdict, so that a restart never flips the report.
@@ -206,12 +208,9 @@ export class Agent {
     }, this.options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
   }
 
-  /** Sharding members: live, non-suspect agents by their reports, and always this node. */
+  /** Sharding members: live agents by their reports, and always this node. */
   private currentMembers(): string[] {
-    const now = new Date();
-    // The controller's voter rule minus the Node check (agents do not watch Nodes): docs/adr/0004.
-    const peers = onConfiguration(partitionReports(this.reports.list(), { now }).valid, this.applied.version);
-    const live = liveMembers(peers, now, this.config.controller.reportStaleAfterMs);
+    const live = shardingMembers(this.reports.list(), { now: new Date(), configVersion: this.applied.version, staleAfterMs: this.config.controller.reportStaleAfterMs });
     return [...new Set([...live, this.options.nodeName])].sort();
   }
 
@@ -237,6 +236,8 @@ export class Agent {
       this.logger.warn({ object: problem.object, value: problem.value, reason: problem.reason }, 'invalid address ignored');
     }
     this.reportedInvalid.endPass();
+    const refused = refusedAddresses(targets.map((t) => t.address), this.config.allowCidrs);
+    this.targetDigest = targetSetDigest(targets.map((t) => t.address).filter((address) => !refused.has(address)));
     const replicas = this.config.probeReplicas;
     const shard = replicas > 0 ? rendezvous(this.members, replicas) : undefined;
     const mine = shard ? targets.filter((t) => shard.isAssigned(t.address, this.options.nodeName)) : targets;
@@ -264,7 +265,11 @@ export class Agent {
     const states = this.engine.snapshot().map((target) =>
       target.state === 'unknown' && this.inheritedUnreachable.has(target.address) ? { ...target, state: 'unreachable' as const } : target,
     );
-    const view = buildNodeView({ states, suspectShare: this.config.selfIsolationShare });
+    const view: NodeView = {
+      ...buildNodeView({ states, suspectShare: this.config.selfIsolationShare }),
+      membersDigest: this.config.probeReplicas > 0 ? membersDigest(this.members) : '',
+      targetSetDigest: this.targetDigest,
+    };
     this.trackView(view);
     void this.publisher.update(view, {
       agentVersion: VERSION,
@@ -284,7 +289,7 @@ export class Agent {
       this.unreachableByImport.set({ namespace: si.namespace, serviceimport: si.name }, si.unreachable.length);
     }
     if (view.suspect && !previous?.suspect) {
-      this.logger.warn({ reason: view.suspectReason }, 'node suspects itself: too many targets unreachable at once; the controller will ignore its report');
+      this.logger.warn({ reason: view.suspectReason }, 'node suspects itself: too many targets unreachable at once; the controller ignores its votes unless most other nodes see the same');
       this.events.warning(this.reportRef(), 'NodeSuspect', view.suspectReason ?? 'too many targets unreachable at once');
     } else if (!view.suspect && previous?.suspect) {
       this.logger.info('node no longer suspect');

@@ -1,6 +1,8 @@
 // The one typed configuration of agent and controller: parsed and validated once per (re)load from
 // the ConfigMap's `config.yaml`, then passed into constructors. Nothing else reads the ConfigMap.
+import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
+import { canonicalJson } from '../controller/prune.js';
 import { parseAllowList } from '../probe/address.js';
 import { DEFAULT_PROBE_OPTIONS, type ProbeEngineOptions, type ProbeMode } from '../probe/options.js';
 
@@ -137,8 +139,10 @@ const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'erro
 const MODES: readonly ProbeMode[] = ['tcp', 'icmp', 'both'];
 
 /**
- * Parses the ConfigMap's `config.yaml`. Missing keys take DEFAULT_CONFIG; an empty document is the
- * defaults. @throws ConfigError naming the key for any bad value, unknown key or YAML error.
+ * Parses the ConfigMap's `config.yaml`. Missing keys take DEFAULT_CONFIG (`{}` is the defaults).
+ * @throws ConfigError naming the key for any bad value, unknown key or YAML error, and for a document
+ * with no content at all (empty, blank or only comments): an emptied ConfigMap is a mistake to
+ * report, not a request for the defaults, whose empty allow-list would stop all probing.
  */
 export function parseConfig(text: string): Config {
   let document: unknown;
@@ -147,7 +151,10 @@ export function parseConfig(text: string): Config {
   } catch (err) {
     throw new ConfigError('', `config.yaml is not valid YAML: ${(err as Error).message}`);
   }
-  const raw = document === null || document === undefined ? {} : object('config.yaml', document);
+  if (document === null || document === undefined) {
+    throw new ConfigError('config.yaml', 'is empty (write `{}` for the defaults)');
+  }
+  const raw = object('config.yaml', document);
   rejectUnknown('', raw, TOP_KEYS);
   const d = DEFAULT_CONFIG;
 
@@ -199,6 +206,16 @@ export function parseConfig(text: string): Config {
       reportStaleAfterMs: field(controllerRaw, 'controller', 'reportStaleAfter', d.controller.reportStaleAfterMs, parseDuration),
     },
   };
+}
+
+/**
+ * The version of a configuration: a digest of its parsed form, so that every process running the same
+ * settings reports the same version, whether it read them from the ConfigMap or from the persisted
+ * last good copy, before or after a restart, and edits of comments or spelling change nothing
+ * (docs/adr/0007-last-good-configuration.md).
+ */
+export function configVersion(config: Config): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex').slice(0, 16);
 }
 
 /** The probe engine's options for a configuration. */

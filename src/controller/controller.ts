@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
-import { createEventRecorder, type EventRecorder, type EventTarget } from '../kube/events.js';
+import { ConditionAnnouncer, createEventRecorder, type EventRecorder, type EventTarget } from '../kube/events.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
 import {
@@ -24,11 +24,12 @@ import {
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../report/addresses.js';
-import { aggregate, onConfiguration, type Verdict } from '../report/aggregate.js';
+import { aggregate, onConfiguration, type ReconnectReason, type Verdict } from '../report/aggregate.js';
+import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../report/types.js';
-import { INVALID_REPORT_REASONS, partitionReports, type InvalidReport } from '../report/validity.js';
-import { desiredSlice } from './prune.js';
+import { INVALID_REPORT_REASONS, partitionReports, shardingMembers, type InvalidReport } from '../report/validity.js';
+import { desiredSlice, missingFromSlices } from './prune.js';
 import type { LeaderElector } from './leader.js';
 
 export interface ControllerOptions {
@@ -71,10 +72,14 @@ export class Controller {
   private stopping = false;
   /** Addresses per ServiceImport, recomputed only when ServiceImports, slices or config changed. */
   private addresses?: Map<string, string[]>;
+  /** Of those, the ones the allow-list refuses, recomputed with them. */
+  private refused = new Set<string>();
   /** Per slice, `resourceVersion|disconnected` last found already in its desired state: skipped next time. */
   private readonly settledSlices = new Map<string, string>();
-  /** Per ServiceImport, the held-back addresses last announced by an Event: a persisting cap is told once, not each pass. */
-  private readonly announcedHeldBack = new Map<string, string>();
+  /** Conditions told by an Event when they start or change, not on each pass that still finds them. */
+  private readonly announcedHeldBack = new ConditionAnnouncer();
+  private readonly announcedGuarded = new ConditionAnnouncer();
+  private readonly announcedIsolated = new ConditionAnnouncer();
   /** Reports that cannot vote: each logged, counted and told in an Event once while it stays invalid. */
   private readonly reportedInvalid = new ReportedProblems<string>();
   /** Per report of a Node that does not exist, when a pass first found it so (ms). */
@@ -85,6 +90,7 @@ export class Controller {
     passDuration: Histogram;
     disconnected: Gauge<'namespace' | 'serviceimport'>;
     heldBack: Gauge<'namespace' | 'serviceimport'>;
+    missing: Gauge<'namespace' | 'serviceimport'>;
     liveReports: Gauge<'state'>;
     invalidReports: Counter<'reason'>;
   };
@@ -102,7 +108,7 @@ export class Controller {
     this.nodes = new SupervisedInformer(kc, nodeInformerSpec(kc), informerDeps);
     this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
     this.events = createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger);
-    this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName }, {
+    this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName, persist: () => leader.isLeader() }, {
       logger,
       registry,
       informerMetrics: this.informerMetrics,
@@ -139,6 +145,12 @@ export class Controller {
       heldBack: new Gauge({
         name: `${METRIC_PREFIX}serviceimport_ejection_capped_addresses`,
         help: 'Addresses found unreachable that the ejection cap keeps in service.',
+        labelNames: ['namespace', 'serviceimport'],
+        registers: [registry],
+      }),
+      missing: new Gauge({
+        name: `${METRIC_PREFIX}serviceimport_missing_addresses`,
+        help: 'Addresses not disconnected that none of the ServiceImport\'s synced slices holds (after a Kosmos re-sync overwrote our record, until Kosmos re-syncs again).',
         labelNames: ['namespace', 'serviceimport'],
         registers: [registry],
       }),
@@ -223,11 +235,13 @@ export class Controller {
     await Promise.all([this.reports.start(), this.nodes.start(), this.slices.start(), this.serviceImports.start()]);
     this.leader.onChange((leading) => {
       if (leading) {
+        this.configWatch.persistLastGood();
         this.schedule();
       } else {
         // Only the leader's figures mean anything.
         this.metrics.disconnected.reset();
         this.metrics.heldBack.reset();
+        this.metrics.missing.reset();
       }
     });
     this.startResync();
@@ -301,40 +315,48 @@ export class Controller {
     // Series of ServiceImports that are gone (or filtered out) disappear with the next pass.
     this.metrics.disconnected.reset();
     this.metrics.heldBack.reset();
+    this.metrics.missing.reset();
     const slices = this.slices.list();
     const now = new Date();
     const { valid, invalid } = this.readReports(now);
-    this.countReports(valid, invalid.length, now);
     const reports = onConfiguration(valid, this.applied.version);
     if (!this.addresses) {
       const { targets } = buildTargets({ serviceImports, slices, namespaceFilter: this.config.namespaces });
       this.addresses = addressesByServiceImport(targets);
+      this.refused = refusedAddresses(targets.map((t) => t.address), this.config.allowCidrs);
     }
     const addresses = this.addresses;
     const keyOf = (si: ServiceImport): string => `${si.metadata.namespace}/${si.metadata.name}`;
     const previous = new Map(serviceImports.map((si) => [keyOf(si), new Set(parseAddressList(si.metadata.annotations?.[ANNOTATION_DISCONNECTED]).addresses)]));
-    const verdicts = aggregate({
+    const { verdicts, isolated } = aggregate({
       reports,
       now,
       staleAfterMs: this.config.controller.reportStaleAfterMs,
       quorum: this.config.controller.quorum,
       maxEjectionShare: this.config.controller.maxEjectionShare,
+      selfIsolationShare: this.config.selfIsolationShare,
+      probeReplicas: this.config.probeReplicas,
+      // As the agents compute it: a report that is not counted for another reason (its Node is
+      // unknown, its node isolated) still places its node on the ring.
+      members: shardingMembers(this.reports.list(), { now, configVersion: this.applied.version, staleAfterMs: this.config.controller.reportStaleAfterMs }),
       serviceImports: [...addresses].map(([key, list]) => ({ key, addresses: list })),
+      refused: this.refused,
       previous,
     });
+    this.countReports(valid, invalid.length, now, isolated);
+    this.reportIsolated(isolated);
     const slicesByKey = indexSyncedSlices(slices);
     await Promise.all(
       serviceImports.map((si) => {
         const key = keyOf(si);
-        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], uncovered: [] };
+        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
         return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? []);
       }),
     );
     this.forgetDeletedSlices([...slicesByKey.values()].flat());
-    if (this.announcedHeldBack.size > serviceImports.length) {
-      const present = new Set(serviceImports.map(keyOf));
-      for (const key of this.announcedHeldBack.keys()) if (!present.has(key)) this.announcedHeldBack.delete(key);
-    }
+    const present = new Set(serviceImports.map(keyOf));
+    this.announcedHeldBack.retain(present);
+    this.announcedGuarded.retain(present);
     await this.deleteOrphans(invalid.filter((report) => report.reason === 'no-node').map((report) => report.name), now.getTime());
   }
 
@@ -390,16 +412,27 @@ export class Controller {
     for (const key of this.settledSlices.keys()) if (!present.has(key)) this.settledSlices.delete(key);
   }
 
-  private countReports(reports: readonly ProbeReportSpec[], invalid: number, now: Date): void {
+  /** `isolated`: nodes whose votes the isolation guard ignores (state `suspect`). */
+  private countReports(reports: readonly ProbeReportSpec[], invalid: number, now: Date, isolated: ReadonlyMap<string, string>): void {
     const staleAfter = this.config.controller.reportStaleAfterMs;
     const counts = { live: 0, suspect: 0, stale: 0, 'other-config': 0, invalid };
     for (const report of reports) {
       if (now.getTime() - Date.parse(report.heartbeatTime) > staleAfter) counts.stale++;
       else if (report.configVersion !== this.applied.version) counts['other-config']++;
-      else if (report.suspect) counts.suspect++;
+      else if (isolated.has(report.nodeName)) counts.suspect++;
       else counts.live++;
     }
     for (const [state, count] of Object.entries(counts)) this.metrics.liveReports.set({ state }, count);
+  }
+
+  /** A log line and an Event when a node becomes isolated (or why changes), from the leader only. */
+  private reportIsolated(isolated: ReadonlyMap<string, string>): void {
+    for (const [node, reason] of isolated) {
+      if (!this.announcedIsolated.changed(node, reason)) continue;
+      this.deps.logger.info({ node, reason }, 'node isolated: its votes are ignored');
+      this.events.warning({ apiVersion: `${REPORT_GROUP}/${REPORT_VERSION}`, kind: REPORT_KIND, name: node }, 'NodeIsolated', `votes ignored by the isolation guard: the node ${reason}`);
+    }
+    this.announcedIsolated.retain(new Set(isolated.keys()));
   }
 
   private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[]): Promise<void> {
@@ -410,25 +443,54 @@ export class Controller {
     const current = si.metadata.annotations?.[ANNOTATION_DISCONNECTED];
     const desired = formatAddressList(verdict.disconnected);
     const ref: EventTarget = { apiVersion: `${MCS_GROUP}/${this.version}`, kind: 'ServiceImport', name, namespace, uid: si.metadata.uid };
-    const heldBack = verdict.heldBack.join(',');
     const key = `${namespace}/${name}`;
-    if (!heldBack) {
-      this.announcedHeldBack.delete(key);
-    } else if (heldBack !== this.announcedHeldBack.get(key)) {
-      this.announcedHeldBack.set(key, heldBack);
+    const heldBack = verdict.heldBack.join(',');
+    if (this.announcedHeldBack.changed(key, heldBack)) {
       this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${heldBack}`);
     }
+    const guarded = verdict.guarded.join(',');
+    if (this.announcedGuarded.changed(key, guarded)) {
+      this.events.warning(ref, 'IsolationGuarded', `only nodes the isolation guard ignores see these addresses unreachable; kept in service: ${guarded}`);
+    }
+    let changes: { disconnected: string[]; reconnected: string[] } | undefined;
     if (desired !== (current ?? '')) {
       const before = new Set(parseAddressList(current).addresses);
       const written = await this.write('serviceimports', () => this.patchAnnotation(namespace, name, desired));
-      if (!written) return;
-      const disconnected = [...verdict.disconnected].filter((a) => !before.has(a)).sort();
-      const reconnected = [...before].filter((a) => !verdict.disconnected.has(a)).sort();
-      this.deps.logger.info({ serviceImport: `${namespace}/${name}`, disconnected, reconnected }, 'disconnected addresses updated');
-      if (disconnected.length) this.events.warning(ref, 'EndpointsDisconnected', `unreachable from the cluster, pruned: ${disconnected.join(',')}`);
-      if (reconnected.length) this.events.normal(ref, 'EndpointsReconnected', `reachable again, restored: ${reconnected.join(',')}`);
+      if (written) {
+        changes = {
+          disconnected: [...verdict.disconnected].filter((a) => !before.has(a)).sort(),
+          reconnected: [...before].filter((a) => !verdict.disconnected.has(a)).sort(),
+        };
+        this.deps.logger.info({ serviceImport: key, ...changes }, 'disconnected addresses updated');
+        if (changes.disconnected.length) this.events.warning(ref, 'EndpointsDisconnected', `unreachable from the cluster, pruned: ${changes.disconnected.join(',')}`);
+      }
     }
-    await Promise.all(slices.map((slice) => this.reconcileSlice(slice, verdict.disconnected)));
+    const after = await Promise.all(slices.map((slice) => this.reconcileSlice(slice, verdict.disconnected)));
+    const missing = missingFromSlices(after, this.addresses?.get(key) ?? [], verdict.disconnected);
+    this.metrics.missing.set(labels, missing.size);
+    if (changes?.reconnected.length) this.reportReconnected(ref, changes.reconnected, verdict.reconnected, missing);
+  }
+
+  /**
+   * One Event per reason why addresses came back: only `reachable` means the cluster reaches them
+   * again. "Restored" is said only of addresses the synced slices hold again: where a Kosmos re-sync
+   * overwrote our record of what we removed, the address is back when Kosmos re-syncs (docs/kosmos.md).
+   */
+  private reportReconnected(ref: EventTarget, reconnected: readonly string[], reasons: ReadonlyMap<string, ReconnectReason>, missing: ReadonlySet<string>): void {
+    const byReason = Map.groupBy(reconnected, (address) => reasons.get(address) ?? 'reachable');
+    for (const [reason, addresses] of byReason) {
+      const restored = addresses.filter((a) => !missing.has(a));
+      const pending = addresses.filter((a) => missing.has(a));
+      const outcome = [
+        restored.length ? `restored: ${restored.join(',')}` : '',
+        pending.length ? `not in the synced slices yet, Kosmos restores them at its re-sync: ${pending.join(',')}` : '',
+      ].filter(Boolean).join('; ');
+      if (reason === 'reachable') this.events.normal(ref, 'EndpointsReconnected', `reachable again, ${outcome}`);
+      if (reason === 'quorum') this.events.normal(ref, 'EndpointsReconnected', `no longer unreachable for the quorum (${this.config.controller.quorum}) of nodes, ${outcome}`);
+      if (reason === 'removed') this.events.normal(ref, 'EndpointsReconnected', `no longer addresses of this ServiceImport, dropped from the disconnected list: ${addresses.join(',')}`);
+      if (reason === 'capped') this.events.warning(ref, 'EndpointsReleased', `still unreachable, back in service because the ejection cap (${this.config.controller.maxEjectionShare}) allows fewer disconnected addresses; ${outcome}`);
+      if (reason === 'guarded') this.events.warning(ref, 'EndpointsReleased', `still unreachable for nodes the isolation guard ignores, back in service; ${outcome}`);
+    }
   }
 
   private patchAnnotation(namespace: string, name: string, value: string): Promise<unknown> {
@@ -439,34 +501,39 @@ export class Controller {
   }
 
   /** Prunes/restores one slice; on a conflict re-reads it and recomputes (optimistic concurrency). */
-  private async reconcileSlice(observed: k8s.V1EndpointSlice, disconnected: ReadonlySet<string>): Promise<void> {
+  /**
+   * Prunes/restores one slice; on a conflict re-reads it and recomputes (optimistic concurrency).
+   * Resolves with the slice as far as this pass knows it afterwards (written, re-read or as observed).
+   */
+  private async reconcileSlice(observed: k8s.V1EndpointSlice, disconnected: ReadonlySet<string>): Promise<k8s.V1EndpointSlice> {
     const namespace = observed.metadata!.namespace!;
     const name = observed.metadata!.name!;
     const key = `${namespace}/${name}`;
     const stamp = `${observed.metadata!.resourceVersion}|${formatAddressList(disconnected)}`;
-    if (this.settledSlices.get(key) === stamp) return;
+    if (this.settledSlices.get(key) === stamp) return observed;
     let slice = observed;
     for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
       const result = desiredSlice(slice, disconnected);
       if (result.recordProblem) this.deps.logger.warn({ slice: key, problem: result.recordProblem }, 'pruning record ignored');
       if (!result.changed) {
         if (slice === observed) this.settledSlices.set(key, stamp);
-        return;
+        return slice;
       }
       const body = result.slice;
       const outcome = await this.write('endpointslices', () => this.discovery.replaceNamespacedEndpointSlice({ namespace, name, body }), true);
       if (outcome === true) {
         this.deps.logger.info({ slice: `${namespace}/${name}`, removed: result.removed, restored: result.restored }, 'endpoint slice updated');
-        return;
+        return body;
       }
-      if (outcome !== 'conflict') return;
+      if (outcome !== 'conflict') return slice;
       try {
         slice = await this.discovery.readNamespacedEndpointSlice({ namespace, name });
       } catch (err) {
         if (statusCodeOf(err) !== 404) this.deps.logger.warn({ err, slice: `${namespace}/${name}` }, 'could not re-read slice after a conflict');
-        return;
+        return slice;
       }
     }
+    return slice;
   }
 
   /**

@@ -2,7 +2,9 @@
 // prunes them, plus our record of what was pruned so that it can be restored byte for byte.
 // Level-triggered: the result depends only on the slice as observed and the disconnected set.
 import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
+import { canonicalAddress } from '../probe/address.js';
 import { ANNOTATION_PRUNED } from '../report/types.js';
 
 /**
@@ -44,7 +46,7 @@ export interface PruneResult {
  * drops those (Go `omitempty`) and the client may reorder keys, so only this form is stable across
  * a write and a read back.
  */
-function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown): string {
   return JSON.stringify(normalize(value)) ?? '';
 }
 
@@ -196,4 +198,27 @@ export function prunedAddresses(slice: V1EndpointSlice): string[] {
   const reading = readRecord(slice);
   if (!('entries' in reading)) return [];
   return [...addressesOf(reading.entries.map((entry) => entry.endpoint))];
+}
+
+
+/**
+ * The addresses of a ServiceImport that are not disconnected yet that none of its synced `slices`
+ * holds: after a Kosmos re-sync overwrote our record of what we pruned, such an address is back only
+ * when Kosmos re-syncs. Addresses of a family no slice carries are left out (Kosmos keeps only the
+ * leaf's family), as is a ServiceImport without synced slices. `addresses` are canonical.
+ */
+export function missingFromSlices(slices: readonly V1EndpointSlice[], addresses: readonly string[], disconnected: ReadonlySet<string>): Set<string> {
+  const held = new Set<string>();
+  const families = new Set(slices.map((slice) => slice.addressType));
+  for (const slice of slices) {
+    for (const endpoint of slice.endpoints ?? []) {
+      for (const address of endpoint.addresses) held.add(canonicalAddress(address) ?? address);
+    }
+  }
+  const missing = new Set<string>();
+  for (const address of addresses) {
+    if (disconnected.has(address) || held.has(address)) continue;
+    if (families.has(isIP(address) === 6 ? 'IPv6' : 'IPv4')) missing.add(address);
+  }
+  return missing;
 }

@@ -1,31 +1,69 @@
 // Node reports -> the disconnected addresses of each ServiceImport (the controller's decision).
 // Pure: the controller passes what it observed and the previous decision; see docs/adr/0002.
 import type { Quorum } from '../config/config.js';
-import { rendezvous } from './rendezvous.js';
+import { bucketOf, matchingBuckets, membersDigest, targetSetDigest, TARGET_SET_BUCKETS } from './coverage.js';
+import { isolatedNodes } from './isolation.js';
+import { rendezvous, type Rendezvous } from './rendezvous.js';
 import type { ProbeReportSpec, ServiceImportKey } from './types.js';
 
 export interface AggregateInput {
+  /** The reports of agents running the configuration in force (onConfiguration()). */
   reports: readonly ProbeReportSpec[];
   now: Date;
   /** A report whose heartbeat is older than this no longer counts. */
   staleAfterMs: number;
   /** How many of an address's voters must see it unreachable: one, more than half, or all (default majority). */
   quorum: Quorum;
-  /** 0..1: at most floor(share × addresses) of one ServiceImport are disconnected (default 0.5). */
+  /** 0..1: at most floor(share × probeable addresses) of one ServiceImport are disconnected (default 0.5). */
   maxEjectionShare: number;
+  /** 0..1: the alarm share of the isolation guard (isolatedNodes()); 1 disables the guard. */
+  selfIsolationShare: number;
+  /** The configuration's probeReplicas; a report with another value runs another configuration and does not vote. */
+  probeReplicas: number;
+  /**
+   * The sharding members as the agents compute them: liveMembers() of the reports on the configuration,
+   * before any other filtering of `reports` (a member whose report does not count still owns its
+   * share, which then has fewer voters). Default: liveMembers(reports).
+   */
+  members?: readonly string[];
   /** Every ServiceImport with all its target addresses (pruned ones included). */
   serviceImports: ReadonlyArray<{ key: ServiceImportKey; addresses: readonly string[] }>;
-  /** The previous result per ServiceImport, kept for addresses no live report covers. */
+  /** Addresses the configuration's allow-list refuses: no agent probes them, so none votes on them. */
+  refused?: ReadonlySet<string>;
+  /** The previous result per ServiceImport, kept for addresses without voters. */
   previous: ReadonlyMap<ServiceImportKey, ReadonlySet<string>>;
 }
+
+/** Why a previously disconnected address is not disconnected any more. */
+export type ReconnectReason =
+  /** Its voters see it reachable. */
+  | 'reachable'
+  /** Some voters still see it unreachable, too few for the quorum. */
+  | 'quorum'
+  /** Still unreachable by the quorum, but the ejection cap allows fewer disconnected addresses now. */
+  | 'capped'
+  /** Only nodes the isolation guard ignores see it unreachable. */
+  | 'guarded'
+  /** No longer an address of the ServiceImport. */
+  | 'removed';
 
 export interface Verdict {
   /** The addresses to publish in `kosmos.io/disconnected-address` and prune. */
   disconnected: Set<string>;
   /** Addresses the quorum found unreachable that the ejection cap keeps connected, sorted. */
   heldBack: string[];
-  /** Addresses no live report covers (their previous state is kept), sorted. */
+  /** Addresses that would reach the quorum only with the votes of nodes the isolation guard ignores, kept connected, sorted. */
+  guarded: string[];
+  /** Addresses without voters (their previous state is kept), sorted. */
   uncovered: string[];
+  /** Addresses of `previous` that are not disconnected any more, with the reason. */
+  reconnected: Map<string, ReconnectReason>;
+}
+
+export interface Aggregation {
+  verdicts: Map<ServiceImportKey, Verdict>;
+  /** Nodes whose votes the isolation guard ignores, with the reason. */
+  isolated: Map<string, string>;
 }
 
 /** Whether a report counts: its heartbeat is at most `staleAfterMs` old (or in the future: clock skew). */
@@ -34,29 +72,27 @@ export function isLive(report: ProbeReportSpec, now: Date, staleAfterMs: number)
   return Number.isFinite(heartbeat) && now.getTime() - heartbeat <= staleAfterMs;
 }
 
-function liveReports(reports: readonly ProbeReportSpec[], now: Date, staleAfterMs: number): ProbeReportSpec[] {
-  return reports.filter((r) => !r.suspect && isLive(r, now, staleAfterMs));
-}
-
 function nodeNames(reports: readonly ProbeReportSpec[]): string[] {
   return [...new Set(reports.map((r) => r.nodeName))].sort();
 }
 
 /**
  * The reports that count, for votes and for sharding alike: those of agents running the configuration
- * in force. Reports list only unreachable addresses, so an agent with other filters would otherwise
- * count as a "reachable" vote for addresses it never probes (ADR 0002).
+ * in force. An agent with other filters or another allow-list probes other addresses.
  */
 export function onConfiguration<T extends Pick<ProbeReportSpec, 'configVersion'>>(reports: readonly T[], configVersion: string): T[] {
   return reports.filter((report) => report.configVersion === configVersion);
 }
 
 /**
- * The agents that take part in sharding: nodes of live, non-suspect reports, sorted. Agents and the
- * controller must both use this rule (an agent adding itself), or they disagree on who probes what.
+ * The agents that take part in sharding: nodes of live reports, sorted, whatever their isolation:
+ * membership must not depend on votes, or an isolated node would leave, stop being judged isolated,
+ * and come back. Agents and the controller must both use this rule (an agent adding itself), and
+ * each report says which membership its agent used (membersDigest), so a disagreement costs votes,
+ * never wrong ones.
  */
 export function liveMembers(reports: readonly ProbeReportSpec[], now: Date, staleAfterMs: number): string[] {
-  return nodeNames(liveReports(reports, now, staleAfterMs));
+  return nodeNames(reports.filter((r) => isLive(r, now, staleAfterMs)));
 }
 
 function validate(input: AggregateInput): void {
@@ -69,94 +105,199 @@ function validate(input: AggregateInput): void {
   if (!(input.maxEjectionShare >= 0 && input.maxEjectionShare <= 1)) {
     throw new TypeError(`maxEjectionShare: expected a number from 0 to 1, got ${input.maxEjectionShare}`);
   }
+  if (!(input.selfIsolationShare >= 0 && input.selfIsolationShare <= 1)) {
+    throw new TypeError(`selfIsolationShare: expected a number from 0 to 1, got ${input.selfIsolationShare}`);
+  }
+  if (!Number.isInteger(input.probeReplicas) || input.probeReplicas < 0) {
+    throw new TypeError(`probeReplicas: expected a non-negative integer, got ${input.probeReplicas}`);
+  }
 }
 
 function quorumReached(quorum: Quorum, unreachable: number, voters: number): boolean {
+  if (voters === 0) return false;
   if (quorum === 'any') return unreachable >= 1;
   if (quorum === 'majority') return unreachable * 2 > voters;
   return unreachable === voters;
 }
 
-type AddressState = 'unreachable' | 'reachable' | 'uncovered';
+interface Ballot {
+  /** Nodes that judged the address. */
+  voters: number;
+  /** Of those, the ones that judged it unreachable. */
+  down: number;
+}
 
-/**
- * Counts, per address, the voters (live reports assigned to it) and those seeing it unreachable.
- * Unreachable votes are counted from each report's (short) list, not by asking every report about
- * every address, and the voter count needs no hashing in the usual case of a single probeReplicas
- * value: 1,000 nodes × 100k addresses would otherwise cost seconds per round.
- */
-function tallyVotes(voters: readonly ProbeReportSpec[]): (address: string) => { voters: number; down: number } {
-  const members = nodeNames(voters);
-  // One group per probeReplicas value: a single one unless a config change is rolling out.
-  const groups = [...Map.groupBy(voters, (r) => r.probeReplicas)].map(([replicas, reports]) => {
-    // No ring: every member probes every address.
-    const ring = replicas === 0 || replicas >= members.length ? undefined : rendezvous(members, replicas);
-    const nodes = new Set(reports.map((r) => r.nodeName));
-    const down = new Map<string, number>();
-    for (const report of reports) {
-      for (const address of new Set(report.serviceImports.flatMap((s) => s.unreachable))) {
-        if (!ring || ring.isAssigned(address, report.nodeName)) down.set(address, (down.get(address) ?? 0) + 1);
-      }
-    }
-    const votersOf = (address: string): number => {
-      if (!ring) return nodes.size;
-      if (nodes.size === members.length) return replicas; // every owner is in this group
-      return ring.assignees(address).filter((owner) => nodes.has(owner)).length;
-    };
-    return { down, votersOf };
-  });
-  return (address) => {
-    let count = 0;
-    let down = 0;
-    for (const group of groups) {
-      count += group.votersOf(address);
-      down += group.down.get(address) ?? 0;
-    }
-    return { voters: count, down };
-  };
+/** What every tally shares: the sharding ring (none when every member probes everything) and each node's valid buckets. */
+interface Electorate {
+  members: readonly string[];
+  replicas: number;
+  ring?: Rendezvous;
+  /** Per eligible node, which buckets of its target-set digest match the controller's. */
+  buckets: ReadonlyMap<string, readonly boolean[]>;
+  refused: ReadonlySet<string>;
+}
+
+/** Whether `node` judges `address` by its report's scope: it knows the address and is assigned it. */
+function inScope(electorate: Electorate, node: string, address: string): boolean {
+  return electorate.buckets.get(node)?.[bucketOf(address)] === true && (!electorate.ring || electorate.ring.isAssigned(address, node));
 }
 
 /**
- * Decides each ServiceImport's disconnected set. Voters for an address: live, non-suspect reports
- * whose node is assigned the address by rendezvous hashing over `liveMembers` with the report's own
- * `probeReplicas` (0: every node). A voter votes unreachable when any of its ServiceImport entries
- * lists the address (reachability belongs to the address, whichever ServiceImport the node filed it
- * under). No voter: the previous state is kept. Then the ejection cap keeps previously disconnected
- * addresses first, then the others by address order, and holds back the rest.
+ * The votes of `reports` (eligible ones) per address. A node votes on an address only if it judged
+ * it: in scope (inScope), not refused by the allow-list, and not listed as unknown; it votes
+ * unreachable when any of its ServiceImport entries lists the address (reachability belongs to the
+ * address, whichever ServiceImport the node filed it under). Lists are short: votes are counted from
+ * them, and voters are counted per address without asking every report about every address.
+ */
+class Tally {
+  private readonly down = new Map<string, number>();
+  private readonly unknown = new Map<string, number>();
+  /** Per bucket, the nodes of this tally whose digest matches there. */
+  private readonly presentByBucket: number[];
+  /** Per bucket, the members that do not vote in it (not in this tally, or with a stale digest). */
+  private readonly absentByBucket: string[][];
+  private readonly voterNames: ReadonlySet<string>;
+
+  constructor(
+    reports: readonly ProbeReportSpec[],
+    private readonly electorate: Electorate,
+  ) {
+    this.voterNames = new Set(reports.map((r) => r.nodeName));
+    for (const report of reports) {
+      const unknown = new Set(report.serviceImports.flatMap((s) => s.unknown ?? []));
+      const down = new Set(report.serviceImports.flatMap((s) => s.unreachable).filter((a) => !unknown.has(a)));
+      this.count(report.nodeName, unknown, this.unknown);
+      this.count(report.nodeName, down, this.down);
+    }
+    const votesIn = (node: string, bucket: number): boolean => this.voterNames.has(node) && electorate.buckets.get(node)?.[bucket] === true;
+    this.presentByBucket = Array.from({ length: TARGET_SET_BUCKETS }, (_, bucket) => reports.filter((r) => votesIn(r.nodeName, bucket)).length);
+    this.absentByBucket = Array.from({ length: TARGET_SET_BUCKETS }, (_, bucket) => electorate.members.filter((node) => !votesIn(node, bucket)));
+  }
+
+  private count(node: string, addresses: ReadonlySet<string>, into: Map<string, number>): void {
+    for (const address of addresses) {
+      if (!this.electorate.refused.has(address) && inScope(this.electorate, node, address)) into.set(address, (into.get(address) ?? 0) + 1);
+    }
+  }
+
+  /** Whether some node of this tally lists `address` as unreachable. */
+  seenDown(address: string): boolean {
+    return this.down.has(address);
+  }
+
+  /** Addresses some node of this tally lists as unreachable. */
+  downAddresses(): IterableIterator<string> {
+    return this.down.keys();
+  }
+
+  ballot(address: string): Ballot {
+    if (this.electorate.refused.has(address)) return { voters: 0, down: 0 };
+    return { voters: this.scoped(address) - (this.unknown.get(address) ?? 0), down: this.down.get(address) ?? 0 };
+  }
+
+  /** Nodes of this tally with `address` in scope. */
+  private scoped(address: string): number {
+    const { ring, replicas } = this.electorate;
+    const bucket = bucketOf(address);
+    if (!ring) return this.presentByBucket[bucket]!;
+    // The ring's owners are members; a voting node outside the membership owns nothing.
+    const absent = this.absentByBucket[bucket]!;
+    if (absent.length === 0) return replicas;
+    // A non-owner usually fails isAssigned after a few dozen scores, an owner after all of them; with
+    // many absent nodes, scoring every member once is cheaper.
+    if (absent.length * 16 > this.electorate.members.length) {
+      const present = new Set(absent);
+      return ring.assignees(address).filter((node) => !present.has(node)).length;
+    }
+    return replicas - absent.filter((node) => ring.isAssigned(address, node)).length;
+  }
+}
+
+type AddressState = 'unreachable' | 'reachable' | 'uncovered';
+
+/**
+ * Decides each ServiceImport's disconnected set (docs/adr/0002, "Who votes"). Voters for an address:
+ * live, eligible (same probeReplicas; with sharding, the same membership), non-isolated reports that
+ * judged it. No voter: the previous state is kept. Then the ejection cap, counted over the probeable
+ * addresses (with voters, or previously disconnected), keeps previously disconnected addresses first,
+ * then the others by address order, and holds back the rest.
  * @throws TypeError naming a bad option.
  */
-export function aggregate(input: AggregateInput): Map<ServiceImportKey, Verdict> {
+export function aggregate(input: AggregateInput): Aggregation {
   validate(input);
-  const tally = tallyVotes(liveReports(input.reports, input.now, input.staleAfterMs));
+  const live = input.reports.filter((r) => isLive(r, input.now, input.staleAfterMs));
+  const members = input.members ? [...new Set(input.members)].sort() : nodeNames(live);
+  const replicas = input.probeReplicas;
+  const sharded = replicas > 0 && replicas < members.length;
+  const expectedMembers = membersDigest(members);
+  const eligible = live.filter((r) => r.probeReplicas === replicas && (replicas === 0 || r.membersDigest === expectedMembers));
+  const refused = input.refused ?? new Set<string>();
+  const known = new Set(input.serviceImports.flatMap((s) => s.addresses).filter((a) => !refused.has(a)));
+  const expectedTargets = targetSetDigest(known);
+  const electorate: Electorate = {
+    members,
+    replicas,
+    ring: sharded ? rendezvous(members, replicas) : undefined,
+    buckets: new Map(eligible.map((r) => [r.nodeName, matchingBuckets(r.targetSetDigest, expectedTargets)])),
+    refused,
+  };
+  const isolated = isolatedNodes(live, input.selfIsolationShare);
+  const votes = new Tally(eligible.filter((r) => !isolated.has(r.nodeName)), electorate);
+  const guardVotes = new Tally(eligible.filter((r) => isolated.has(r.nodeName)), electorate);
+
   const states = new Map<string, AddressState>();
   const stateOf = (address: string): AddressState => {
     let state = states.get(address);
     if (state !== undefined) return state;
-    const { voters, down } = tally(address);
+    const { voters, down } = votes.ballot(address);
     state = voters === 0 ? 'uncovered' : quorumReached(input.quorum, down, voters) ? 'unreachable' : 'reachable';
     states.set(address, state);
     return state;
   };
+  // Addresses the quorum would find unreachable if the isolated nodes' votes counted.
+  const guardedAll = new Set<string>();
+  for (const address of guardVotes.downAddresses()) {
+    if (stateOf(address) === 'unreachable') continue;
+    const kept = votes.ballot(address);
+    const ignored = guardVotes.ballot(address);
+    if (quorumReached(input.quorum, kept.down + ignored.down, kept.voters + ignored.voters)) guardedAll.add(address);
+  }
 
-  const result = new Map<ServiceImportKey, Verdict>();
+  const verdicts = new Map<ServiceImportKey, Verdict>();
   for (const { key, addresses } of input.serviceImports) {
     const all = [...new Set(addresses)];
     const previous = input.previous.get(key) ?? new Set<string>();
     const uncovered: string[] = [];
     const candidates: string[] = [];
+    let probeable = 0;
     for (const address of all) {
       const state = stateOf(address);
       if (state === 'uncovered') uncovered.push(address);
+      if (state !== 'uncovered' || previous.has(address)) probeable++;
       if (state === 'unreachable' || (state === 'uncovered' && previous.has(address))) candidates.push(address);
     }
     // The epsilon keeps e.g. 0.29 × 100 (= 28.999…96 in floating point) at 29.
-    const cap = Math.floor(input.maxEjectionShare * all.length + 1e-9);
+    const cap = Math.floor(input.maxEjectionShare * probeable + 1e-9);
     candidates.sort((a, b) => Number(previous.has(b)) - Number(previous.has(a)) || (a < b ? -1 : a > b ? 1 : 0));
-    result.set(key, {
-      disconnected: new Set(candidates.slice(0, cap)),
-      heldBack: candidates.slice(cap).sort(),
-      uncovered: uncovered.sort(),
-    });
+    const disconnected = new Set(candidates.slice(0, cap));
+    const isCandidate = new Set(candidates);
+    const guarded = all.filter((a) => guardedAll.has(a) && !isCandidate.has(a)).sort();
+    const present = new Set(all);
+    const reconnected = new Map<string, ReconnectReason>();
+    for (const address of previous) {
+      if (disconnected.has(address)) continue;
+      const reason: ReconnectReason = !present.has(address)
+        ? 'removed'
+        : isCandidate.has(address)
+          ? 'capped'
+          : guardedAll.has(address)
+            ? 'guarded'
+            : votes.seenDown(address)
+              ? 'quorum'
+              : 'reachable';
+      reconnected.set(address, reason);
+    }
+    verdicts.set(key, { disconnected, heldBack: candidates.slice(cap).sort(), guarded, uncovered: uncovered.sort(), reconnected });
   }
-  return result;
+  return { verdicts, isolated };
 }

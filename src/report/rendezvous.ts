@@ -34,6 +34,11 @@ function fmix32(value: number): number {
   return h ^ (h >>> 16);
 }
 
+/** A well-mixed 32-bit hash of a string (FNV-1a, then fmix32), also used for target-set digests. */
+export function hashString(text: string): number {
+  return fmix32(fnv1a32(text));
+}
+
 /**
  * Prepares the members once, for many lookups. `replicas` 0, or at least the number of members,
  * assigns every key to every member.
@@ -47,7 +52,7 @@ export function rendezvous(members: readonly string[], replicas: number): Rendez
   const names = [...new Set(members)].sort();
   const indexOf = new Map(names.map((name, i) => [name, i]));
   // Mixed once more so that members with similar names get unrelated hashes before the XOR.
-  const memberHashes = Int32Array.from(names, (name) => fmix32(fnv1a32(name)));
+  const memberHashes = Int32Array.from(names, hashString);
   const everyone = replicas === 0 || replicas >= names.length;
   const score = (keyHash: number, i: number): number => fmix32(keyHash ^ memberHashes[i]!);
 

@@ -20,8 +20,10 @@ export type ServiceImportKey = string;
 export interface ServiceImportView {
   namespace: string;
   name: string;
-  /** Addresses this node sees unreachable (canonical, sorted). */
+  /** Addresses this node judged unreachable (canonical, sorted). */
   unreachable: string[];
+  /** Addresses this node probes but has no verdict for yet (sorted; absent when none): no vote either way. */
+  unknown?: string[];
 }
 
 /** spec of a ProbeReport: one node's view. */
@@ -31,13 +33,28 @@ export interface ProbeReportSpec {
   /** RFC 3339. */
   heartbeatTime: string;
   heartbeatPeriodSeconds: number;
-  /** resourceVersion of the ConfigMap whose configuration is in force (`default` when none). */
+  /** Digest of the configuration in force (configVersion()). */
   configVersion: string;
   probeReplicas: number;
+  /**
+   * With probeReplicas > 0: digest of the sharding members the agent assigned its targets over
+   * (membersDigest()); empty otherwise.
+   */
+  membersDigest?: string;
+  /**
+   * Digest of every address the agent would probe before sharding (allow-list applied), per hash
+   * bucket (targetSetDigest()): the controller counts the node as a voter only for addresses of
+   * buckets where this equals its own digest, i.e. where the node knows the same addresses.
+   */
+  targetSetDigest?: string;
   targetsProbed: number;
+  /** Targets with a verdict (reachable or unreachable): those the node votes on. */
+  targetsJudged?: number;
   unreachableCount: number;
+  /** The agent's own hint: more than selfIsolationShare of its judged targets are unreachable. */
   suspect: boolean;
   suspectReason?: string;
+  /** Per ServiceImport with unreachable or unknown addresses; every other judged address is reachable. */
   serviceImports: ServiceImportView[];
 }
 

@@ -3,6 +3,7 @@
 // makes an agent's token write only that one). Since report names are unique, one node then has at
 // most one vote, and reports for names that are no Node, or copies carrying another node's
 // `spec.nodeName`, count for nothing. See docs/adr/0004 ("Which reports count").
+import { liveMembers, onConfiguration } from './aggregate.js';
 import type { ProbeReportSpec } from './types.js';
 
 /** A heartbeat further ahead of the reader's clock than this is not clock skew but a forged "forever live". */
@@ -67,4 +68,15 @@ export function partitionReports(reports: readonly NamedReport[], options: Valid
     else valid.push(report.spec!);
   }
   return { valid, invalid };
+}
+
+/**
+ * The nodes that share the targets when probeReplicas > 0, computed alike by agents and controller:
+ * live reports on the configuration in force that pass every validity check but the Node's existence
+ * (agents do not watch Nodes; docs/adr/0004). A report that does not vote for another reason still
+ * holds its place, so both sides agree on the ring.
+ */
+export function shardingMembers(reports: readonly NamedReport[], options: { now: Date; configVersion: string; staleAfterMs: number }): string[] {
+  const peers = onConfiguration(partitionReports(reports, { now: options.now }).valid, options.configVersion);
+  return liveMembers(peers, options.now, options.staleAfterMs);
 }

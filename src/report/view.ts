@@ -1,5 +1,6 @@
-// One node's view, as published in its ProbeReport: which addresses of which ServiceImport it cannot
-// reach, plus the self-isolation guard. Pure: the agent feeds it the engine's states.
+// One node's view, as published in its ProbeReport: per ServiceImport, the addresses it judged
+// unreachable and those it has no verdict for yet, plus its own self-isolation hint. Pure: the agent
+// feeds it the engine's states.
 import { isDeepStrictEqual } from 'node:util';
 import type { Reachability } from '../probe/hysteresis.js';
 import type { ProbeReportSpec, ServiceImportView } from './types.js';
@@ -16,16 +17,16 @@ export interface TargetState {
 
 export interface NodeViewInput {
   states: readonly TargetState[];
-  /** 0..1: above this share of unreachable known targets, the node suspects itself. 1 disables the guard. */
+  /** 0..1: above this share of unreachable judged targets, the node raises its suspect hint. 1 disables it. */
   suspectShare: number;
-  /** Fewer known (probed to a verdict) targets than this never make the node suspect. Default 2. */
+  /** Fewer judged targets than this never raise the hint. Default 2. */
   minTargetsForSuspect?: number;
 }
 
-/** The part of a ProbeReportSpec computed from probe results. */
+/** The part of a ProbeReportSpec computed from probe results, and the scope of its votes (set by the agent). */
 export type NodeView = Pick<
   ProbeReportSpec,
-  'serviceImports' | 'targetsProbed' | 'unreachableCount' | 'suspect' | 'suspectReason'
+  'serviceImports' | 'targetsProbed' | 'targetsJudged' | 'unreachableCount' | 'suspect' | 'suspectReason' | 'membersDigest' | 'targetSetDigest'
 >;
 
 function splitKey(key: string): { namespace: string; name: string } {
@@ -34,11 +35,21 @@ function splitKey(key: string): { namespace: string; name: string } {
 }
 
 /**
- * Self-isolation rule: with `known` targets having a verdict (not `unknown`) of which `unreachable`
- * are unreachable, the node is suspect when `known >= minTargetsForSuspect` and
- * `unreachable / known > suspectShare`. A node cut off from the network sees everything down at once,
- * which is far likelier than every endpoint failing together; the controller then ignores its report
- * rather than pruning every endpoint. The node still lists what it sees, for operators.
+ * The alarm behind the self-isolation rules: with `judged` targets having a verdict, of which
+ * `unreachable` are unreachable, at least `minJudged` judged and more than `share` of them unreachable
+ * (never with share 1, which disables the guard, whatever a report's counts say).
+ * The agent publishes it as its hint; the controller decides with it whether a node is isolated
+ * (src/report/isolation.ts).
+ */
+export function isAlarmed(unreachable: number, judged: number, share: number, minJudged = DEFAULT_MIN_TARGETS_FOR_SUSPECT): boolean {
+  return share < 1 && judged >= minJudged && unreachable / judged > share;
+}
+
+/**
+ * Builds the view. Every target in `states` is probed; one in state `unknown` (first probes not
+ * settled, or probes that could not run here) is listed as unknown, so that it carries no vote: a
+ * report that left it out would count as "reachable". The suspect hint follows isAlarmed(); the
+ * node still lists what it sees.
  * @throws TypeError naming a bad option.
  */
 export function buildNodeView(input: NodeViewInput): NodeView {
@@ -51,35 +62,44 @@ export function buildNodeView(input: NodeViewInput): NodeView {
     throw new TypeError(`minTargetsForSuspect: expected a positive integer, got ${minTargets}`);
   }
 
-  let known = 0;
-  const unreachableByOwner = new Map<string, string[]>();
+  let judged = 0;
+  const byOwner = new Map<string, { unreachable: Set<string>; unknown: Set<string> }>();
   const unreachable = new Set<string>();
   for (const { address, owners, state } of states) {
-    if (state === 'unknown') continue;
-    known++;
-    if (state !== 'unreachable') continue;
-    unreachable.add(address);
+    if (state === 'reachable') {
+      judged++;
+      continue;
+    }
+    if (state === 'unreachable') {
+      judged++;
+      unreachable.add(address);
+    }
     for (const owner of owners) {
-      const list = unreachableByOwner.get(owner);
-      if (list) list.push(address);
-      else unreachableByOwner.set(owner, [address]);
+      let lists = byOwner.get(owner);
+      if (!lists) byOwner.set(owner, (lists = { unreachable: new Set(), unknown: new Set() }));
+      lists[state].add(address);
     }
   }
 
-  const serviceImports: ServiceImportView[] = [...unreachableByOwner]
-    .map(([key, addresses]) => ({ ...splitKey(key), unreachable: [...new Set(addresses)].sort() }))
+  const serviceImports: ServiceImportView[] = [...byOwner]
+    .map(([key, lists]) => {
+      const view: ServiceImportView = { ...splitKey(key), unreachable: [...lists.unreachable].sort() };
+      if (lists.unknown.size > 0) view.unknown = [...lists.unknown].sort();
+      return view;
+    })
     .sort((a, b) => compare(a.namespace, b.namespace) || compare(a.name, b.name));
   const view: NodeView = {
     serviceImports,
     targetsProbed: states.length,
+    targetsJudged: judged,
     unreachableCount: unreachable.size,
     suspect: false,
   };
-  if (known >= minTargets && unreachable.size / known > suspectShare) {
+  if (isAlarmed(unreachable.size, judged, suspectShare, minTargets)) {
     view.suspect = true;
     view.suspectReason =
-      `${unreachable.size} of ${known} probed targets unreachable, more than ` +
-      `${Math.round(suspectShare * 100)}%: a local network problem is likelier than a global one`;
+      `${unreachable.size} of ${judged} probed targets unreachable, more than ` +
+      `${Math.round(suspectShare * 100)}%: a problem of this node, unless the other nodes see the same`;
   }
   return view;
 }

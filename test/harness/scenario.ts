@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { ConfigError, configVersion, parseConfig } from '../../src/config/config.js';
 import type { ProbeReportSpec } from '../../src/report/types.js';
 import { ControlPlane, type ControlPlaneState } from './controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from './fixtures.js';
@@ -74,7 +75,8 @@ export interface Scenario {
   controllers: Map<string, RunningProcess>;
   startAgent(host: string): RunningProcess;
   startController(id: string, env?: Record<string, string>, metricsPort?: number): RunningProcess;
-  setConfig(config: string): Promise<string>;
+  /** Writes config.yaml; resolves with the version agents will report for it (undefined when it is invalid). */
+  setConfig(config: string): Promise<string | undefined>;
   report(host: string): Promise<ProbeReportSpec | undefined>;
   serviceImport(): Promise<{ metadata: k8s.V1ObjectMeta }>;
   disconnected(): Promise<string | undefined>;
@@ -167,11 +169,17 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
       return controller;
     },
     async setConfig(config) {
-      const updated = await core.patchNamespacedConfigMap(
-        { name: 'eps-probe-plugin', namespace: configNamespace, body: { data: { 'config.yaml': fullConfig(config) } } },
+      const text = fullConfig(config);
+      await core.patchNamespacedConfigMap(
+        { name: 'eps-probe-plugin', namespace: configNamespace, body: { data: { 'config.yaml': text } } },
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
-      return updated.metadata!.resourceVersion!;
+      try {
+        return configVersion(parseConfig(text));
+      } catch (err) {
+        if (err instanceof ConfigError) return undefined;
+        throw err;
+      }
     },
     async report(host) {
       try {

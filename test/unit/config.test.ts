@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_CONFIG, parseConfig, parseDuration } from '../../src/config/config.js';
+import { ConfigError, DEFAULT_CONFIG, configVersion, parseConfig, parseDuration } from '../../src/config/config.js';
 
 describe('parseConfig', () => {
-  it('gives the defaults for an empty document', () => {
-    expect(parseConfig('')).toEqual(DEFAULT_CONFIG);
+  it('gives the defaults for an empty mapping', () => {
+    expect(parseConfig('{}')).toEqual(DEFAULT_CONFIG);
+  });
+
+  it.each([
+    { name: 'an empty document', yaml: '' },
+    { name: 'a blank document', yaml: '  \n\n' },
+    { name: 'a document of comments only', yaml: '# allowCidrs: [10.0.0.0/8]\n' },
+  ])('rejects $name rather than falling back to the defaults', ({ yaml }) => {
+    expect(() => parseConfig(yaml)).toThrow(/^config\.yaml: is empty/);
   });
 
   it('reads every documented key', () => {
@@ -72,6 +80,24 @@ controller: { quorum: any, maxEjectionShare: 0.25, reportStaleAfter: 45s }
   it('rejects invalid YAML and duplicate keys', () => {
     expect(() => parseConfig('probe: [')).toThrow(ConfigError);
     expect(() => parseConfig('probeReplicas: 1\nprobeReplicas: 2')).toThrow(/not valid YAML/);
+  });
+});
+
+describe('configVersion', () => {
+  const yaml = 'probe: { interval: 1s }\nallowCidrs: [10.0.0.0/8]\n';
+
+  it('is the same for the same settings, whatever the spelling, comments or key order', () => {
+    const respelled = '# edited\nallowCidrs:\n  - 10.0.0.0/8\nprobe:\n  interval: 1000ms\n';
+    expect(configVersion(parseConfig(respelled))).toBe(configVersion(parseConfig(yaml)));
+  });
+
+  it('changes with any setting', () => {
+    expect(configVersion(parseConfig(`${yaml}probeReplicas: 1\n`))).not.toBe(configVersion(parseConfig(yaml)));
+    expect(configVersion(parseConfig('{}'))).not.toBe(configVersion(parseConfig(yaml)));
+  });
+
+  it('is 16 hex digits', () => {
+    expect(configVersion(DEFAULT_CONFIG)).toMatch(/^[0-9a-f]{16}$/);
   });
 });
 

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Quorum } from '../../src/config/config.js';
 import { aggregate, isLive, liveMembers, onConfiguration, type AggregateInput } from '../../src/report/aggregate.js';
+import { bucketOf, membersDigest, targetSetDigest } from '../../src/report/coverage.js';
 import { assignees } from '../../src/report/rendezvous.js';
 import type { ProbeReportSpec } from '../../src/report/types.js';
 import { ADDRESS_POOL, NOW, makeReport } from './fixtures.js';
@@ -9,19 +10,41 @@ import { ADDRESS_POOL, NOW, makeReport } from './fixtures.js';
 const STALE = new Date(NOW.getTime() - 60_000).toISOString();
 const ADDRESSES = ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4'];
 
-function run(reports: ProbeReportSpec[], overrides: Partial<AggregateInput> = {}) {
-  const verdicts = aggregate({
+/**
+ * Gives reports without a scope the one agents running with these ServiceImports would publish: the
+ * digest of all their addresses (less refused ones) and, with sharding, of the live members.
+ */
+function scoped(reports: readonly ProbeReportSpec[], input: Pick<AggregateInput, 'serviceImports' | 'refused'>): ProbeReportSpec[] {
+  const addresses = new Set(input.serviceImports.flatMap((s) => s.addresses).filter((a) => !input.refused?.has(a)));
+  const members = membersDigest(liveMembers(reports, NOW, 30_000));
+  const digest = targetSetDigest(addresses);
+  return reports.map((r) => ({
+    targetSetDigest: digest,
+    membersDigest: r.probeReplicas > 0 ? members : '',
+    targetsJudged: r.targetsProbed,
+    ...r,
+  }));
+}
+
+function aggregateOf(reports: readonly ProbeReportSpec[], overrides: Partial<AggregateInput> = {}) {
+  const input: AggregateInput = {
     reports,
     now: NOW,
     staleAfterMs: 30_000,
     quorum: 'majority',
     maxEjectionShare: 1,
+    selfIsolationShare: 1,
+    probeReplicas: reports[0]?.probeReplicas ?? 0,
     serviceImports: [{ key: 'ns/svc', addresses: ADDRESSES }],
     previous: new Map(),
     ...overrides,
-  });
-  const verdict = verdicts.get('ns/svc')!;
-  return { ...verdict, disconnected: [...verdict.disconnected].sort() };
+  };
+  return aggregate({ ...input, reports: scoped(input.reports, input) });
+}
+
+function run(reports: readonly ProbeReportSpec[], overrides: Partial<AggregateInput> = {}) {
+  const verdict = aggregateOf(reports, overrides).verdicts.get('ns/svc')!;
+  return { ...verdict, disconnected: [...verdict.disconnected].sort(), reconnected: Object.fromEntries(verdict.reconnected) };
 }
 
 describe('aggregate quorum', () => {
@@ -46,17 +69,62 @@ describe('aggregate quorum', () => {
   });
 });
 
-describe('aggregate live reports', () => {
+describe('aggregate: who votes', () => {
+  const previous = new Map([['ns/svc', new Set(['10.0.0.1'])]]);
+  const unknownX = (node: string): ProbeReportSpec =>
+    makeReport(node, [], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: [], unknown: ['10.0.0.1'] }] });
+
+  it('counts a node that lists an address as unknown as no voter for it', () => {
+    // b alone judged .1, and saw it down: the majority of its voters.
+    expect(run([unknownX('a'), makeReport('b', ['10.0.0.1'])]).disconnected).toEqual(['10.0.0.1']);
+  });
+
+  it('counts a node that lists an address both unreachable and unknown as no voter for it', () => {
+    const both = makeReport('a', [], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: ['10.0.0.1'], unknown: ['10.0.0.1'] }] });
+    expect(run([both], { quorum: 'any' }).uncovered).toContain('10.0.0.1');
+  });
+
+  // Each row: a report that lists .1 unreachable, but whose vote on .1 must not count.
+  const down = ['10.0.0.1'];
   it.each([
-    { name: 'ignores a stale report', extra: makeReport('b', ['10.0.0.1'], { heartbeatTime: STALE }) },
-    { name: 'ignores a suspect report', extra: makeReport('b', ['10.0.0.1'], { suspect: true }) },
-  ])('$name', ({ extra }) => {
-    expect(run([makeReport('a', []), extra], { quorum: 'any' }).disconnected).toEqual([]);
+    { name: 'it also lists as unknown', report: makeReport('a', [], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: down, unknown: down }] }), overrides: {} },
+    { name: 'the allow-list refuses', report: makeReport('a', down), overrides: { refused: new Set(down) } },
+    { name: 'in a bucket where its digest differs', report: makeReport('a', down, { targetSetDigest: targetSetDigest(['10.0.0.9']) }), overrides: {} },
+    { name: 'without a target-set digest (an older agent)', report: makeReport('a', down, { targetSetDigest: undefined }), overrides: {} },
+    { name: 'from a sharded node on another membership', report: makeReport('a', down, { probeReplicas: 1, membersDigest: membersDigest(['a', 'z']) }), overrides: {} },
+    { name: 'from a node with another probeReplicas', report: makeReport('a', down, { probeReplicas: 2 }), overrides: { probeReplicas: 0 } },
+    { name: 'from a stale report', report: makeReport('a', down, { heartbeatTime: STALE }), overrides: {} },
+  ])('neither prunes nor restores an address $name', ({ report, overrides }) => {
+    const others = makeReport('b', [], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: [], unknown: down }] });
+    const kept = run([report, others], { quorum: 'any', previous, ...overrides });
+    expect(kept.disconnected).toEqual(down);
+    expect(kept.uncovered).toContain('10.0.0.1');
+    expect(run([report, others], { quorum: 'any', ...overrides }).disconnected).toEqual([]);
+  });
+
+  it('still counts a node whose digest differs in other buckets only', () => {
+    const bucketOfFirst = bucketOf('10.0.0.1');
+    const extra = Array.from({ length: 64 }, (_, i) => `10.0.9.${i}`).find((a) => bucketOf(a) !== bucketOfFirst)!;
+    const report = makeReport('a', ['10.0.0.1'], { targetSetDigest: targetSetDigest([...ADDRESSES, extra]) });
+    const verdict = run([report], { quorum: 'any' });
+    expect(verdict.disconnected).toEqual(['10.0.0.1']);
+    // The addresses of the extra address's bucket have no voter.
+    expect(verdict.uncovered).toEqual(ADDRESSES.filter((a) => bucketOf(a) === bucketOf(extra)));
+  });
+});
+
+describe('aggregate live reports', () => {
+  it('ignores a stale report', () => {
+    expect(run([makeReport('a', []), makeReport('b', ['10.0.0.1'], { heartbeatTime: STALE })], { quorum: 'any' }).disconnected).toEqual([]);
+  });
+
+  it('counts a report whose agent only hints that it is suspect', () => {
+    expect(run([makeReport('a', []), makeReport('b', ['10.0.0.1'], { suspect: true })], { quorum: 'any' }).disconnected).toEqual(['10.0.0.1']);
   });
 
   it('keeps the previous state of addresses no live report covers', () => {
     const verdict = run([makeReport('b', ['10.0.0.1'], { heartbeatTime: STALE })], { previous: new Map([['ns/svc', new Set(['10.0.0.2'])]]) });
-    expect(verdict).toEqual({ disconnected: ['10.0.0.2'], heldBack: [], uncovered: ADDRESSES });
+    expect(verdict).toMatchObject({ disconnected: ['10.0.0.2'], heldBack: [], uncovered: ADDRESSES });
   });
 
   it('restores a previously disconnected address once covered voters see it reachable', () => {
@@ -73,7 +141,7 @@ describe('aggregate live reports', () => {
     expect(isLive(makeReport('a', [], { heartbeatTime }), NOW, 30_000)).toBe(live);
   });
 
-  it('liveMembers lists live, non-suspect nodes once, sorted', () => {
+  it('liveMembers lists live nodes once, sorted, suspect or not', () => {
     const reports = [
       makeReport('c', []),
       makeReport('a', []),
@@ -81,7 +149,7 @@ describe('aggregate live reports', () => {
       makeReport('d', [], { heartbeatTime: STALE }),
       makeReport('a', []),
     ];
-    expect(liveMembers(reports, NOW, 30_000)).toEqual(['a', 'c']);
+    expect(liveMembers(reports, NOW, 30_000)).toEqual(['a', 'b', 'c']);
   });
 });
 
@@ -101,15 +169,31 @@ describe('aggregate sharding', () => {
     expect(run(reports, { quorum: 'all' }).disconnected).toEqual(['10.0.0.1']);
   });
 
-  it('counts the voters of each probeReplicas group while a config change rolls out', () => {
-    // a and b still probe everything (0); c, d and e probe by shard (2 owners over all five nodes).
-    const replicasOf = (n: string): number => (n === 'a' || n === 'b' ? 0 : 2);
-    const shardOwner = assignees('10.0.0.1', ['a', 'b', 'c', 'd', 'e'], 2).find((n) => replicasOf(n) === 2)!;
-    const others = ['c', 'd', 'e'].filter((n) => n !== shardOwner);
-    const report = (n: string, down: boolean) => makeReport(n, down ? ['10.0.0.1'] : [], { probeReplicas: replicasOf(n) });
-    const unsharded = [report('a', true), report('b', true), ...others.map((n) => report(n, false))];
-    expect(run([...unsharded, report(shardOwner, true)], { quorum: 'all' }).disconnected).toEqual(['10.0.0.1']);
-    expect(run([...unsharded, report(shardOwner, false)], { quorum: 'all' }).disconnected).toEqual([]);
+  it('counts the owners of an address that are live members even when some member does not vote', () => {
+    const nodes = ['a', 'b', 'c', 'd', 'e'];
+    const owners = assignees('10.0.0.1', nodes, 2);
+    const absent = nodes.find((n) => !owners.includes(n))!;
+    // A non-owner on another membership loses its votes; the owners' quorum stands.
+    const reports = nodes.map((n) =>
+      makeReport(n, owners.includes(n) ? ['10.0.0.1'] : [], { probeReplicas: 2, ...(n === absent ? { membersDigest: 'other' } : {}) }),
+    );
+    expect(run(reports, { quorum: 'all' }).disconnected).toEqual(['10.0.0.1']);
+    const ownerOff = nodes.map((n) =>
+      makeReport(n, n === owners[0] ? ['10.0.0.1'] : [], { probeReplicas: 2, ...(n === owners[1] ? { membersDigest: 'other' } : {}) }),
+    );
+    // One owner left voting, and it sees .1 down: all of its voters.
+    expect(run(ownerOff, { quorum: 'all' }).disconnected).toEqual(['10.0.0.1']);
+  });
+});
+
+describe('aggregate members', () => {
+  it('leaves the share of a member whose report does not count without voters, rather than giving it to others', () => {
+    const nodes = ['a', 'b', 'c'];
+    const ownedByC = ADDRESSES.filter((address) => assignees(address, nodes, 1)[0] === 'c');
+    expect(ownedByC.length).toBeGreaterThan(0);
+    // c's report was dropped before aggregation; a and b sharded over all three, as the agents do.
+    const reports = ['a', 'b'].map((n) => makeReport(n, [], { probeReplicas: 1, membersDigest: membersDigest(nodes) }));
+    expect(run(reports, { members: nodes }).uncovered).toEqual(ownedByC);
   });
 });
 
@@ -144,6 +228,70 @@ describe('aggregate ejection cap', () => {
     const verdict = run([], { maxEjectionShare: 0.5, previous: new Map([['ns/svc', new Set(ADDRESSES)]]) });
     expect(verdict).toMatchObject({ disconnected: ['10.0.0.1', '10.0.0.2'], heldBack: ['10.0.0.3', '10.0.0.4'] });
   });
+
+  it('counts only probeable addresses: the last probeable endpoint is never pruned', () => {
+    // `10.213.0.12,::1` with ::1 refused by the allow-list: one probeable address, so none may go.
+    const addresses = ['10.213.0.12', '::1'];
+    const verdict = run([makeReport('a', ['10.213.0.12'])], { maxEjectionShare: 0.5, serviceImports: [{ key: 'ns/svc', addresses }], refused: new Set(['::1']) });
+    expect(verdict).toMatchObject({ disconnected: [], heldBack: ['10.213.0.12'], uncovered: ['::1'] });
+  });
+
+  it('counts addresses no node has judged yet as not probeable', () => {
+    const unknown = makeReport('a', ['10.0.0.1'], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: ['10.0.0.1'], unknown: ['10.0.0.2', '10.0.0.3'] }] });
+    expect(run([unknown], { maxEjectionShare: 0.5 }).disconnected).toEqual(['10.0.0.1']);
+    const moreUnknown = makeReport('a', [], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: ['10.0.0.1'], unknown: ['10.0.0.2', '10.0.0.3', '10.0.0.4'] }] });
+    expect(run([moreUnknown], { maxEjectionShare: 0.5 }).heldBack).toEqual(['10.0.0.1']);
+  });
+});
+
+describe('aggregate isolation guard', () => {
+  const small = { key: 'ns/small', addresses: ['10.0.0.1', '10.0.0.2', '10.0.0.3'] };
+  const guardOn = { selfIsolationShare: 0.5, maxEjectionShare: 0.67, serviceImports: [small] };
+  const verdictOf = (reports: ProbeReportSpec[], overrides: Partial<AggregateInput> = {}) => {
+    const result = aggregateOf(reports, { ...guardOn, ...overrides });
+    const verdict = result.verdicts.get('ns/small')!;
+    return { isolated: [...result.isolated.keys()], disconnected: [...verdict.disconnected].sort(), guarded: verdict.guarded, reconnected: Object.fromEntries(verdict.reconnected) };
+  };
+  const nodes = ['a', 'b', 'c'];
+  const withTargets = (node: string, down: string[]) => makeReport(node, down, { targetsProbed: 3, serviceImports: [{ namespace: 'ns', name: 'small', unreachable: down }] });
+
+  it('disconnects 2 of 3 endpoints of a small service that every node sees down', () => {
+    const down = ['10.0.0.2', '10.0.0.3'];
+    expect(verdictOf(nodes.map((n) => withTargets(n, down)))).toMatchObject({ isolated: [], disconnected: down, guarded: [] });
+  });
+
+  it('ignores a node that alone sees everything down, and says which addresses it held back', () => {
+    const reports = [withTargets('a', small.addresses), withTargets('b', []), withTargets('c', [])];
+    expect(verdictOf(reports, { quorum: 'any' })).toMatchObject({ isolated: ['a'], disconnected: [], guarded: small.addresses });
+  });
+
+  it('does not call held back what the quorum would not prune even with the ignored votes', () => {
+    const reports = [withTargets('a', small.addresses), withTargets('b', []), withTargets('c', [])];
+    expect(verdictOf(reports, { quorum: 'majority' })).toMatchObject({ isolated: ['a'], disconnected: [], guarded: [] });
+  });
+
+  it('restores what only an ignored node still sees down, and says why', () => {
+    const reports = [withTargets('a', small.addresses), withTargets('b', []), withTargets('c', [])];
+    const previous = new Map([['ns/small', new Set(['10.0.0.1'])]]);
+    expect(verdictOf(reports, { quorum: 'any', previous })).toMatchObject({ disconnected: [], reconnected: { '10.0.0.1': 'guarded' } });
+  });
+});
+
+describe('aggregate reconnection reasons', () => {
+  const previous = new Map([['ns/svc', new Set(['10.0.0.1'])]]);
+
+  it.each([
+    { name: 'reachable: no voter sees it down', reports: [makeReport('a', [])], overrides: {}, reason: 'reachable' },
+    { name: 'quorum: too few voters see it down', reports: [makeReport('a', ['10.0.0.1']), makeReport('b', []), makeReport('c', [])], overrides: {}, reason: 'quorum' },
+    { name: 'capped: still unreachable, the cap allows none', reports: [makeReport('a', ['10.0.0.1'])], overrides: { maxEjectionShare: 0 }, reason: 'capped' },
+    { name: 'removed: no longer an address of the ServiceImport', reports: [makeReport('a', [])], overrides: { serviceImports: [{ key: 'ns/svc', addresses: ['10.0.0.2'] }] }, reason: 'removed' },
+  ])('$name', ({ reports, overrides, reason }) => {
+    expect(run(reports, { previous, ...overrides }).reconnected).toEqual({ '10.0.0.1': reason });
+  });
+
+  it('names nothing that stays disconnected', () => {
+    expect(run([makeReport('a', ['10.0.0.1'])], { previous }).reconnected).toEqual({});
+  });
 });
 
 describe('aggregate options', () => {
@@ -151,6 +299,8 @@ describe('aggregate options', () => {
     { name: 'staleAfterMs 0', overrides: { staleAfterMs: 0 }, message: /^staleAfterMs: / },
     { name: 'an unknown quorum', overrides: { quorum: 'most' as Quorum }, message: /^quorum: / },
     { name: 'maxEjectionShare above 1', overrides: { maxEjectionShare: 2 }, message: /^maxEjectionShare: / },
+    { name: 'selfIsolationShare below 0', overrides: { selfIsolationShare: -0.1 }, message: /^selfIsolationShare: / },
+    { name: 'fractional probeReplicas', overrides: { probeReplicas: 1.5 }, message: /^probeReplicas: / },
   ])('rejects $name with a TypeError naming the option', ({ overrides, message }) => {
     expect(() => run([], overrides)).toThrow(message);
   });
@@ -169,7 +319,8 @@ describe('aggregate properties', () => {
         const reports = specs.map((s, i) =>
           makeReport(`node-${i}`, s.unreachable, { suspect: s.suspect, heartbeatTime: s.live ? NOW.toISOString() : STALE }),
         );
-        const voters = specs.filter((s) => s.live && !s.suspect);
+        // The agent's suspect hint removes no vote; the guard is off (selfIsolationShare 1).
+        const voters = specs.filter((s) => s.live);
         fc.pre(voters.length > 0);
         const expected = ADDRESS_POOL.filter((address) => {
           const down = voters.filter((v) => v.unreachable.includes(address)).length;
@@ -200,14 +351,23 @@ describe('aggregate properties', () => {
     );
   });
 
-  it('decides 100k addresses for 1,000 sharded nodes in a few seconds at most', () => {
+  it.each([
+    { name: 'every member votes', absent: (_i: number) => ({}), uncoveredBucket: false },
+    { name: 'one member is on another membership', absent: (i: number) => (i === 1 ? { membersDigest: 'other' } : {}), uncoveredBucket: false },
+    { name: 'every member misses one address', absent: (_i: number) => ({ targetSetDigest: 'stale' }), uncoveredBucket: true },
+  ])('decides 100k addresses for 1,000 sharded nodes in a few seconds at most when $name', ({ absent, uncoveredBucket }) => {
     const nodes = Array.from({ length: 1000 }, (_, i) => `node-${i}`);
     const addresses = Array.from({ length: 100_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
-    const reports = nodes.map((n, i) => makeReport(n, i === 0 ? addresses.slice(0, 100) : [], { probeReplicas: 3 }));
+    const known = targetSetDigest(addresses.slice(1));
+    const reports = nodes.map((n, i) => {
+      const overrides = absent(i);
+      return makeReport(n, i === 0 ? addresses.slice(0, 100) : [], { probeReplicas: 3, ...overrides, ...('targetSetDigest' in overrides ? { targetSetDigest: known } : {}) });
+    });
     const started = performance.now();
     const verdict = run(reports, { maxEjectionShare: 0.5, serviceImports: [{ key: 'ns/svc', addresses }] });
     expect(performance.now() - started).toBeLessThan(5000);
-    expect(verdict.uncovered).toEqual([]);
+    // Nobody votes in the bucket where every node's digest is stale; everywhere else the owners do.
+    expect(verdict.uncovered.length).toBe(uncoveredBucket ? addresses.filter((a) => bucketOf(a) === bucketOf(addresses[0]!)).length : 0);
   });
 });
 

@@ -25,10 +25,21 @@ describe('buildNodeView', () => {
     expect(view.serviceImports.map((s) => s.namespace)).toEqual(['a', 'a-b']);
   });
 
-  it('counts every target as probed and distinct unreachable addresses', () => {
+  it('counts every target as probed, judged ones, and distinct unreachable addresses', () => {
     const states = [state('10.0.0.1', 'unreachable'), state('10.0.0.2', 'unknown'), state('10.0.0.3', 'reachable')];
     const view = buildNodeView({ suspectShare: 1, states });
-    expect(view).toMatchObject({ targetsProbed: 3, unreachableCount: 1 });
+    expect(view).toMatchObject({ targetsProbed: 3, targetsJudged: 2, unreachableCount: 1 });
+  });
+
+  it('lists targets without a verdict as unknown, so that they carry no vote', () => {
+    const view = buildNodeView({
+      suspectShare: 1,
+      states: [state('10.0.0.2', 'unknown', ['ns/a']), state('10.0.0.1', 'unknown', ['ns/a']), state('10.0.0.3', 'unreachable', ['ns/b']), state('10.0.0.4', 'reachable', ['ns/c'])],
+    });
+    expect(view.serviceImports).toEqual([
+      { namespace: 'ns', name: 'a', unreachable: [], unknown: ['10.0.0.1', '10.0.0.2'] },
+      { namespace: 'ns', name: 'b', unreachable: ['10.0.0.3'] },
+    ]);
   });
 
   it.each([
