@@ -5,13 +5,11 @@
 // SERVICE_IMPORTS × ENDPOINTS distinct targets on the farm (scale-support.ts: TCP RSTs for a /15).
 // Memory: VmRSS of the container's node process, and the container's memory cgroup (usage, peak).
 // Usage: node --import tsx bench/image-rss.ts [serviceImports=500] [endpoints=20] [settleSeconds=60]
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { ControlPlane } from '../test/harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '../test/harness/fixtures.js';
-import { Kubelet, MANIFEST, buildImage, forwardApiserverInto, manifestPod, podman } from '../test/harness/kubelet.js';
+import { Kubelet, applyManifestRbac, buildImage, containerCgroup, forwardApiserverInto, manifestPod, podman } from '../test/harness/kubelet.js';
 import { createScenario } from '../test/harness/scenario.js';
 import { FARM_CIDR, addFarm, farmAddress, forEachLimited, machine, metricSum, sampleProcess, sleep } from './scale-support.js';
 
@@ -20,7 +18,6 @@ const ENDPOINTS = Number(process.argv[3] ?? 20);
 const SETTLE_SECONDS = Number(process.argv[4] ?? 60);
 const TARGETS = SERVICE_IMPORTS * ENDPOINTS;
 const IMAGE = 'localhost/eps-probe-plugin:bench';
-const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 const CONFIG = `probe:
   mode: tcp
   interval: 10s
@@ -29,19 +26,11 @@ heartbeatPeriod: 30s`;
 
 const log = (message: string): void => void process.stderr.write(`[image-rss] ${message}\n`);
 
-/** The container's memory cgroup (v1 or v2) of a process: usage and peak in MiB. */
-function cgroupMemory(pid: number): { usageMiB: number; peakMiB: number } {
-  const cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').map((line) => line.split(':'));
-  const v1 = cgroups.find(([, controllers]) => controllers?.split(',').includes('memory'));
-  const dir = v1 ? `/sys/fs/cgroup/memory${v1[2]}` : `/sys/fs/cgroup${cgroups.find(([id]) => id === '0')![2]}`;
-  const read = (file: string): number => Number(readFileSync(path.join(dir, file), 'utf8').trim()) / 2 ** 20;
-  return v1 ? { usageMiB: read('memory.usage_in_bytes'), peakMiB: read('memory.max_usage_in_bytes') } : { usageMiB: read('memory.current'), peakMiB: read('memory.peak') };
-}
-
 async function memory(pid: number): Promise<string> {
   const sample = await sampleProcess(pid);
-  const cgroup = cgroupMemory(pid);
-  return `RSS ${sample.rssMb.toFixed(0)} MB (peak ${sample.peakRssMb.toFixed(0)}), cgroup usage ${cgroup.usageMiB.toFixed(0)} MiB (peak ${cgroup.peakMiB.toFixed(0)})`;
+  const { memory: cgroup } = containerCgroup(pid);
+  const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+  return `RSS ${sample.rssMb.toFixed(0)} MB (peak ${sample.peakRssMb.toFixed(0)}), cgroup usage ${mib(cgroup.usage)} MiB (peak ${mib(cgroup.peak)})`;
 }
 
 const buildStarted = performance.now();
@@ -51,11 +40,7 @@ const sizeMb = Number((await podman(['image', 'inspect', '--format', '{{.Size}}'
 
 const plane = await ControlPlane.start();
 const agentPod = manifestPod('DaemonSet');
-const admin = plane.adminConfig();
-const client = k8s.KubernetesObjectApi.makeApiClient(admin);
-for (const object of parseAllDocuments(readFileSync(MANIFEST, 'utf8')).map((doc) => doc.toJS() as k8s.KubernetesObject)) {
-  if (RBAC_KINDS.has(object.kind!)) await client.patch(object, undefined, undefined, 'eps-bench-image', true, k8s.PatchStrategy.ServerSideApply);
-}
+await applyManifestRbac(plane.adminConfig());
 const token = await plane.tokenFor(agentPod.namespace, agentPod.serviceAccountName);
 const s = await createScenario({
   name: 'img', subnet: '10.233.22.0/24', pods: 0, nodes: 1, config: CONFIG, allowCidrs: [FARM_CIDR], controlPlane: plane.state, configNamespace: agentPod.namespace,

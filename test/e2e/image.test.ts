@@ -8,12 +8,11 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
 import { VERSION } from '../../src/version.js';
 import { adminConfig, controlPlaneState } from '../harness/cluster.js';
 import { ControlPlane } from '../harness/controlplane.js';
 import {
-  Kubelet, MANIFEST, buildImage, forwardApiserverInto, manifestPod, memoryBytes, podman, securityFlags,
+  Kubelet, applyManifestRbac, buildImage, containerCgroup, cpuCores, forwardApiserverInto, manifestPod, memoryBytes, podman, securityFlags,
   type ManifestPod, type PodContainer,
 } from '../harness/kubelet.js';
 import { POD_PORT, createScenario, fastProbeConfig, type Scenario } from '../harness/scenario.js';
@@ -23,7 +22,6 @@ const IMAGE = 'localhost/eps-probe-plugin:e2e';
 /** The runtime stage of the Dockerfile before this image (node:24 bookworm-slim + a second node), measured with the local base: docs/benchmarks.md. */
 const PREVIOUS_RUNTIME_MB = 506;
 const NET_RAW = 0x2000n;
-const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
 const CONFIG = fastProbeConfig('heartbeatPeriod: 2s', 'both');
 /** The same with icmpUnavailable: fail (the extra line continues the `probe:` mapping). */
 const CONFIG_FAIL = fastProbeConfig('  icmpUnavailable: fail\nheartbeatPeriod: 2s', 'both');
@@ -35,14 +33,6 @@ const controllerPod = manifestPod('Deployment');
 function processStatus(pid: number): Record<string, string> {
   const lines = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').map((line) => line.split(':\t'));
   return Object.fromEntries(lines.filter((parts) => parts.length === 2)) as Record<string, string>;
-}
-
-/** The memory limit of a process's cgroup (v1 memory controller or v2). */
-function memoryLimit(pid: number): number {
-  const cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').map((line) => line.split(':'));
-  const v1 = cgroups.find(([, controllers]) => controllers?.split(',').includes('memory'));
-  const file = v1 ? `/sys/fs/cgroup/memory${v1[2]}/memory.limit_in_bytes` : `/sys/fs/cgroup${cgroups.find(([id]) => id === '0')![2]}/memory.max`;
-  return Number(readFileSync(file, 'utf8').trim());
 }
 
 function counter(metrics: string, labels: string): number {
@@ -78,12 +68,7 @@ describe('the image, run as the manifest says', () => {
   beforeAll(async () => {
     const image = buildImage(IMAGE);
     const state = controlPlaneState();
-    // The manifest's namespace, ServiceAccounts and RBAC, for real.
-    const objects = parseAllDocuments(readFileSync(MANIFEST, 'utf8')).map((doc) => doc.toJS() as k8s.KubernetesObject);
-    const client = k8s.KubernetesObjectApi.makeApiClient(adminConfig());
-    for (const object of objects.filter((o) => RBAC_KINDS.has(o.kind!))) {
-      await client.patch(object, undefined, undefined, 'eps-e2e-image', true, k8s.PatchStrategy.ServerSideApply);
-    }
+    await applyManifestRbac(adminConfig());
     await removeSharedObjects();
     const plane = ControlPlane.attach(state);
     for (const pod of [agentPod, controllerPod]) tokens[pod.serviceAccountName] = await plane.tokenFor(pod.namespace, pod.serviceAccountName);
@@ -155,7 +140,7 @@ describe('the image, run as the manifest says', () => {
     expect(await effective('node', podmanFlags)).toBe(NET_RAW);
   });
 
-  it("runs agents and controller as the manifest's user, with no_new_privs, its capabilities, a read-only root and its memory limits", async () => {
+  it("runs agents and controller as the manifest's user, with no_new_privs, its capabilities, a read-only root and its limits", async () => {
     const cases: Array<[ManifestPod, PodContainer, bigint]> = [
       [agentPod, agents.get('n1')!, NET_RAW],
       [controllerPod, controller, 0n],
@@ -168,7 +153,10 @@ describe('the image, run as the manifest says', () => {
       expect(status.NoNewPrivs).toBe('1');
       expect(BigInt(`0x${status.CapBnd}`)).toBe(capabilities);
       expect(BigInt(`0x${status.CapEff}`)).toBe(capabilities);
-      expect(memoryLimit(pid)).toBe(memoryBytes(pod.container.resources!.limits!.memory!));
+      const { limits } = pod.container.resources!;
+      const cgroup = containerCgroup(pid);
+      expect(cgroup.memory.limit).toBe(memoryBytes(limits!.memory!));
+      expect(cgroup.cpus).toBe(cpuCores(limits!.cpu!));
       const readOnly = await podman(['inspect', '--format', '{{.HostConfig.ReadonlyRootfs}}', container.name]);
       expect(readOnly.trim()).toBe('true');
     }

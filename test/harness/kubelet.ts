@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
 import { superviseProcess, type RunningProcess } from './processes.js';
 import type { Topology } from './topology.js';
@@ -40,6 +41,44 @@ export async function podman(args: string[]): Promise<string> {
   } catch (err) {
     throw new Error(`podman ${args.join(' ')} failed: ${((err as { stderr?: string }).stderr ?? '').trim()}`, { cause: err });
   }
+}
+
+const RBAC_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+
+/** Applies the manifest's namespace, ServiceAccounts and RBAC (server-side apply, so again and again). */
+export async function applyManifestRbac(admin: k8s.KubeConfig): Promise<void> {
+  const client = k8s.KubernetesObjectApi.makeApiClient(admin);
+  for (const object of parseAllDocuments(readFileSync(MANIFEST, 'utf8')).map((doc) => doc.toJS() as k8s.KubernetesObject)) {
+    if (RBAC_KINDS.has(object.kind!)) await client.patch(object, undefined, undefined, 'eps-kubelet', true, k8s.PatchStrategy.ServerSideApply);
+  }
+}
+
+/**
+ * The limits and memory use of a container's process, read from its cgroups on the host (v1
+ * controllers or v2): memory in bytes, CPU in cores (Infinity without a quota).
+ */
+export function containerCgroup(pid: number): { memory: { limit: number; usage: number; peak: number }; cpus: number } {
+  const cgroups = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n').map((line) => line.split(':'));
+  const v1 = (controller: string): string | undefined => {
+    const line = cgroups.find(([, controllers]) => controllers?.split(',').includes(controller));
+    return line && `/sys/fs/cgroup/${line[1]}${line[2]}`;
+  };
+  const v2 = `/sys/fs/cgroup${cgroups.find(([id]) => id === '0')?.[2] ?? ''}`;
+  const read = (dir: string, file: string): string => readFileSync(path.join(dir, file), 'utf8').trim();
+  const memoryDir = v1('memory');
+  const cpuDir = v1('cpu');
+  if (memoryDir && cpuDir) {
+    const quota = Number(read(cpuDir, 'cpu.cfs_quota_us'));
+    return {
+      memory: { limit: Number(read(memoryDir, 'memory.limit_in_bytes')), usage: Number(read(memoryDir, 'memory.usage_in_bytes')), peak: Number(read(memoryDir, 'memory.max_usage_in_bytes')) },
+      cpus: quota < 0 ? Infinity : quota / Number(read(cpuDir, 'cpu.cfs_period_us')),
+    };
+  }
+  const [quota, period] = read(v2, 'cpu.max').split(' ');
+  return {
+    memory: { limit: Number(read(v2, 'memory.max')), usage: Number(read(v2, 'memory.current')), peak: Number(read(v2, 'memory.peak')) },
+    cpus: quota === 'max' ? Infinity : Number(quota) / Number(period),
+  };
 }
 
 interface SecurityContext {
@@ -98,7 +137,7 @@ export function memoryBytes(quantity: string): number {
   return Number(match[1]) * unit;
 }
 
-function cpuCores(quantity: string): number {
+export function cpuCores(quantity: string): number {
   const match = /^(\d+(?:\.\d+)?)(m)?$/.exec(quantity);
   if (!match) throw new Error(`cpu quantity ${quantity} has no translation here`);
   return match[2] ? Number(match[1]) / 1000 : Number(match[1]);
