@@ -3,7 +3,7 @@
 # and prints its size. IMAGE names it (default localhost/eps-probe-plugin:<package.json version>);
 # NODE_IMAGE overrides the base image. Where the Dockerfile's default base cannot be pulled (no
 # container registry reachable), hack/build-base.sh builds a local one with the same content.
-# The builder's npm registry and CA file (`npm config get`) reach the build as secrets, never the image.
+# The builder's npm registry and CA file (npm's config) reach the build as secrets, never the image.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
@@ -34,6 +34,7 @@ if ((${#missing[@]})); then
   install=(apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}")
   "${install[@]}" >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && "${install[@]}" >/dev/null; }
   if [[ -n "$created_policy" ]]; then rm -f "$created_policy" && created_policy=""; fi
+  echo "[image] installed in ${SECONDS}s" >&2
 fi
 
 base="${NODE_IMAGE:-}"
@@ -41,16 +42,20 @@ if [[ -z "$base" ]]; then
   base="$(sed -n 's/^ARG NODE_IMAGE=//p' "$root/Dockerfile")"
   if ! podman image exists "$base" && ! timeout 300 podman pull --quiet "$base" >/dev/null 2>&1; then
     echo "[image] $base cannot be pulled; using a local base with the same content" >&2
+    started=$SECONDS
     base="$(bash "$here/build-base.sh")"
+    echo "[image] local base $base ready in $((SECONDS - started))s" >&2
   fi
 fi
 
 secret_args=()
 registry="$(npm config get registry)"
+# npm trusts its `cafile` or, through Node.js, NODE_EXTRA_CA_CERTS (a TLS-inspecting proxy's CA, say).
 cafile="$(npm config get cafile)"
+if [[ -z "$cafile" || "$cafile" == null ]]; then cafile="${NODE_EXTRA_CA_CERTS:-}"; fi
 {
   echo "registry=$registry"
-  if [[ -n "$cafile" && "$cafile" != null && -f "$cafile" ]]; then
+  if [[ -n "$cafile" && -f "$cafile" ]]; then
     echo "cafile=/run/secrets/npm_ca"
     secret_args+=(--secret "id=npm_ca,src=$cafile")
   fi
