@@ -51,7 +51,7 @@ describe('the image, run as the manifest says', () => {
     return kubelet.runPod(agentPod, {
       name: `eps-img-${name}-${s.namespace}`,
       netns: `/run/netns/${s.topology.netnsOf(host)}`,
-      fields: { 'spec.nodeName': s.nodeNames[host]!, 'metadata.namespace': agentPod.namespace },
+      fields: { 'spec.nodeName': s.nodeNames[host]!, 'metadata.name': `eps-probe-agent-${host}`, 'metadata.namespace': agentPod.namespace, 'status.podIP': s.nodeAddresses[host]! },
       token: tokens[agentPod.serviceAccountName]!,
       add,
     });
@@ -76,7 +76,7 @@ describe('the image, run as the manifest says', () => {
     s = await createScenario({
       name: 'img', subnet: '10.233.22.0/24', pods: 2, nodes: 3, config: CONFIG, controlPlane: state, configNamespace: agentPod.namespace,
     });
-    await s.topology.addNode('ctl');
+    const controllerAddress = (await s.topology.addNode('ctl')).address;
     for (const host of ['n1', 'n2', 'n3', 'ctl']) await forwardApiserverInto(s.topology, host, state.apiserverPort);
     kubelet = new Kubelet(image, { caFile: path.join(state.dir, 'ca.crt'), port: state.apiserverPort });
 
@@ -85,7 +85,7 @@ describe('the image, run as the manifest says', () => {
     controller = kubelet.runPod(controllerPod, {
       name: `eps-img-controller-${s.namespace}`,
       netns: `/run/netns/${s.topology.netnsOf('ctl')}`,
-      fields: { 'metadata.name': podName, 'metadata.namespace': controllerPod.namespace },
+      fields: { 'metadata.name': podName, 'metadata.namespace': controllerPod.namespace, 'status.podIP': controllerAddress },
       token: tokens[controllerPod.serviceAccountName]!,
     });
     for (const host of ['n1', 'n2']) await until(`the report of ${host}`, async () => (await s.report(host))?.targetsProbed === 2, 60_000);

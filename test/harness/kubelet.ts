@@ -113,13 +113,24 @@ export interface ManifestPod {
 
 const POD_SECURITY_KEYS = new Set(['runAsNonRoot', 'runAsUser', 'runAsGroup', 'seccompProfile']);
 const CONTAINER_SECURITY_KEYS = new Set([...POD_SECURITY_KEYS, 'allowPrivilegeEscalation', 'readOnlyRootFilesystem', 'capabilities']);
+/** Pod fields translated here, and those that change nothing for one container here (scheduling). */
+const POD_FIELDS = new Set(['serviceAccountName', 'terminationGracePeriodSeconds', 'securityContext', 'containers',
+  'tolerations', 'topologySpreadConstraints', 'affinity', 'nodeSelector', 'priorityClassName']);
+/** Container fields translated here, and those that change nothing here (the kubelet's probes, ports in the pod's network). */
+const CONTAINER_FIELDS = new Set(['name', 'command', 'args', 'env', 'resources', 'securityContext',
+  'image', 'imagePullPolicy', 'ports', 'livenessProbe', 'readinessProbe', 'startupProbe', 'terminationMessagePolicy']);
 
 export function manifestPod(kind: 'DaemonSet' | 'Deployment'): ManifestPod {
   const objects = parseAllDocuments(readFileSync(MANIFEST, 'utf8')).map((doc) => doc.toJS());
   const workload = objects.find((o) => o?.kind === kind);
   if (!workload) throw new Error(`no ${kind} in ${MANIFEST}`);
   const spec = workload.spec.template.spec;
-  if (spec.containers.length !== 1 || spec.initContainers) throw new Error(`${kind}: expected exactly one container`);
+  if (spec.containers.length !== 1) throw new Error(`${kind}: expected exactly one container`);
+  const untranslated = [
+    ...Object.keys(spec).filter((key) => !POD_FIELDS.has(key)),
+    ...Object.keys(spec.containers[0]).filter((key) => !CONTAINER_FIELDS.has(key)).map((key) => `containers[0].${key}`),
+  ];
+  if (untranslated.length) throw new Error(`${kind}: ${untranslated.join(', ')} without a podman translation in test/harness/kubelet.ts`);
   return {
     namespace: workload.metadata.namespace,
     serviceAccountName: spec.serviceAccountName,
