@@ -28,7 +28,7 @@ COPY src ./src
 RUN npx tsc -p tsconfig.json
 
 # Production dependencies only, raw-socket compiled for this Node.js and libc. Type declarations, source
-# maps and the addon's intermediate build files are never loaded at run time (about half the size).
+# maps and the addon's intermediate build files are never loaded at run time (40% of the size).
 FROM toolchain AS deps
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
     npm ci --omit=dev \
