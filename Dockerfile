@@ -1,11 +1,14 @@
 # syntax=docker/dockerfile:1
 # eps-probe-plugin: one image for the agent, the controller and the probe CLI (docs/deploy.md).
+#   make image IMAGE=<your-registry>/eps-probe-plugin:0.1.0      (podman, hack/build-image.sh)
 #   docker build -t <your-registry>/eps-probe-plugin:0.1.0 .
-# The runtime stage runs no command at build time and nothing in it needs a shell at run time.
+# Build stages run on Debian bookworm with the base image's Node.js. The runtime stage starts from
+# scratch: node, the C/C++ runtime libraries it loads, the app and the node-net-raw launcher; no shell,
+# no package manager, no npm, no compiler, and nothing runs in it at build time.
 
-ARG NODE_IMAGE=node:24-bookworm-slim
+ARG NODE_IMAGE=docker.io/library/node:24.21.0-bookworm-slim
 
-# Compilers for the raw-socket native addon (node-gyp) and setcap.
+# Compilers for the raw-socket native addon (node-gyp) and the launcher, and setcap.
 FROM ${NODE_IMAGE} AS toolchain
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ libcap2-bin \
@@ -16,31 +19,62 @@ ENV npm_config_nodedir=/usr/local
 COPY package.json package-lock.json ./
 
 # TypeScript to dist/. tsc needs no install scripts, so the native addon is built once, in `deps`.
+# The optional secrets carry the builder's npm configuration (registry, CA file: hack/build-image.sh).
 FROM toolchain AS build
-RUN npm ci --ignore-scripts
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
+    npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json
 
-# Production dependencies only, raw-socket compiled for this Node.js and libc.
+# Production dependencies only, raw-socket compiled for this Node.js and libc. Type declarations, source
+# maps and the addon's intermediate build files are never loaded at run time (40% of the size).
 FROM toolchain AS deps
-RUN npm ci --omit=dev \
+RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
+    npm ci --omit=dev \
  && npm cache clean --force \
- && test -f node_modules/raw-socket/build/Release/raw.node
+ && test -f node_modules/raw-socket/build/Release/raw.node \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete \
+ && rm -rf node_modules/raw-socket/build/Release/obj.target
 
-# A copy of node holding cap_net_raw, so that a non-root agent can open raw ICMP sockets. Plain `node`
-# stays without it: a binary with a file capability fails to start where NET_RAW is not granted.
+# node-net-raw holds cap_net_raw as a permitted-only file capability and hands NET_RAW to node where
+# the container grants it (hack/node-net-raw.c explains why not a copy of node with the capability).
 FROM toolchain AS caps
-RUN cp /usr/local/bin/node /usr/local/bin/node-net-raw \
- && setcap cap_net_raw+ep /usr/local/bin/node-net-raw
+COPY hack/node-net-raw.c ./
+RUN gcc -O2 -Wall -Wextra -Werror -o /usr/local/bin/node-net-raw node-net-raw.c \
+ && setcap cap_net_raw+p /usr/local/bin/node-net-raw
 
-FROM ${NODE_IMAGE} AS runtime
-ENV NODE_ENV=production
-WORKDIR /app
+# The runtime's files: node and the shared libraries that node, the addon and the launcher load, the
+# dpkg records and copyright files of their packages (for image scanners and licences), users root and
+# nonroot (65532), as distroless images have them.
+FROM deps AS rootfs
+COPY --from=caps /usr/local/bin/node-net-raw /tmp/node-net-raw
+RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/var/lib/dpkg/status.d /rootfs/home/nonroot \
+ && install -d -m 1777 /rootfs/tmp \
+ && chown 65532:65532 /rootfs/home/nonroot \
+ && cp /usr/local/bin/node /rootfs/usr/local/bin/node \
+ && ldd /usr/local/bin/node node_modules/raw-socket/build/Release/raw.node /tmp/node-net-raw \
+    | awk '/\(0x[0-9a-f]+\)$/ && $(NF-1) ~ /^\// { print $(NF-1) }' | sort -u >/tmp/libraries \
+ && for library in $(cat /tmp/libraries); do \
+      cp --parents -L "$library" /rootfs/ \
+      && dpkg-query --search "*/$(basename "$(readlink -f "$library")")" | cut -d: -f1 >>/tmp/packages; \
+    done \
+ && for package in $(sort -u /tmp/packages); do \
+      dpkg-query --status "$package" >"/rootfs/var/lib/dpkg/status.d/$package" \
+      && if [ -f "/usr/share/doc/$package/copyright" ]; then cp --parents "/usr/share/doc/$package/copyright" /rootfs/; fi; \
+    done \
+ && printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >/rootfs/etc/passwd \
+ && printf 'root:x:0:\nnonroot:x:65532:\n' >/rootfs/etc/group \
+ && printf 'hosts: files dns\n' >/rootfs/etc/nsswitch.conf
+
+FROM scratch AS runtime
+COPY --from=rootfs /rootfs/ /
 COPY --from=caps /usr/local/bin/node-net-raw /usr/local/bin/node-net-raw
-COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY package.json ./
+COPY --from=deps /app/node_modules /app/node_modules
+COPY --from=build /app/dist /app/dist
+COPY package.json /app/
+ENV PATH=/usr/local/bin NODE_ENV=production
+WORKDIR /app
 USER 65532:65532
 EXPOSE 9464 9465
 ENTRYPOINT ["node", "dist/cli/main.js"]

@@ -3,7 +3,7 @@ NODE_DIR := $(shell bash hack/ensure-node.sh)
 export PATH := $(NODE_DIR)/bin:$(PATH)
 export npm_config_nodedir := $(NODE_DIR)
 
-.PHONY: demo test deps build lint unit e2e bench controlplane clean
+.PHONY: demo test deps build lint unit e2e bench controlplane clean image
 
 ## demo: a local control plane, pods in network namespaces, agents and the controller; cut and restore a link
 demo: deps build
@@ -35,6 +35,11 @@ controlplane: deps
 
 controlplane-stop:
 	node --import tsx test/harness/cli.ts stop
+
+## image: build the OCI image with podman (installed if missing); name it with IMAGE=<registry>/eps-probe-plugin:<tag>
+## (default localhost/eps-probe-plugin:<package.json version>), then `podman push <that name>`
+image:
+	IMAGE=$(IMAGE) bash hack/build-image.sh
 
 clean:
 	rm -rf dist

@@ -1,7 +1,7 @@
-// The image's essentials without a container engine: the Dockerfile lints clean and has the shape
-// docs/deploy.md promises, and the built CLI runs as an unprivileged user the way the image runs it:
-// ICMP works with a copy of node holding cap_net_raw (the image's node-net-raw), and without the
-// capability the probe command and the agent say so and fall back (or refuse) as configured.
+// The image's essentials without a container engine (test/e2e/image.test.ts runs the image itself):
+// the Dockerfile lints clean and has the shape docs/deploy.md promises, and the built CLI runs as an
+// unprivileged user: ICMP works with a copy of node holding cap_net_raw, and without the capability
+// the probe command and the agent say so and fall back (or refuse) as configured.
 import { execFile, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -62,11 +62,12 @@ describe('Dockerfile', () => {
     expect(stdout + stderr).toBe('');
   });
 
-  it('runs as non-root from node:24-bookworm-slim with node-net-raw, no command at build or run time', () => {
-    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:24-bookworm-slim$/m);
-    expect(dockerfile).toMatch(/setcap cap_net_raw\+ep \/usr\/local\/bin\/node-net-raw/);
+  it('builds on node:NODE_VERSION-bookworm-slim (hack/versions.env), runs from scratch as non-root with node-net-raw, no command at build or run time', () => {
+    const nodeVersion = /^NODE_VERSION=(.+)$/m.exec(readFileSync(path.join(repoRoot, 'hack/versions.env'), 'utf8'))![1];
+    expect(dockerfile).toMatch(new RegExp(`^ARG NODE_IMAGE=docker\\.io/library/node:${nodeVersion!.replaceAll('.', '\\.')}-bookworm-slim$`, 'm'));
+    expect(dockerfile).toMatch(/setcap cap_net_raw\+p \/usr\/local\/bin\/node-net-raw/);
     const runtime = lastStage(dockerfile);
-    expect(runtime).toMatch(/^\$\{NODE_IMAGE\} AS runtime$/m);
+    expect(runtime).toMatch(/^scratch AS runtime$/m);
     expect(runtime).toMatch(/^USER 65532:65532$/m);
     expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/cli\/main.js"\]$/m);
     expect(runtime).toMatch(/^COPY --from=caps \/usr\/local\/bin\/node-net-raw /m);

@@ -49,6 +49,11 @@ export function startCli(args: string[], options: StartOptions = {}): RunningPro
     options.topology && options.host
       ? options.topology.spawnIn(options.host, program!, [...lead, cli, ...args], { stdio, env })
       : spawn(program!, [...lead, cli, ...args], { stdio, env });
+  return superviseProcess(child, options);
+}
+
+/** Collects the JSON log lines of a process spawned with piped stdout and stderr (labelled `host` when echoed). */
+export function superviseProcess(child: ChildProcess, options: { host?: string; echo?: boolean } = {}): RunningProcess {
   const logs: Array<Record<string, unknown>> = [];
   const lines: string[] = [];
   const rawOutput: string[] = [];
