@@ -1,6 +1,7 @@
 // The agent: watch (informers) -> target set -> probe engine -> node view -> ProbeReport.
 // Level-triggered: every change recomputes the target set from the caches; the engine applies the
 // difference, and the publisher writes only when the view changed (plus heartbeats).
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type * as k8s from '@kubernetes/client-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { probeOptionsOf, type Config } from '../config/config.js';
@@ -26,6 +27,7 @@ import { buildNodeView, type NodeView } from '../report/view.js';
 import { shardingMembers } from '../report/validity.js';
 import { VERSION } from '../version.js';
 import { ReportPublisher } from './publisher.js';
+import { StarvationGuard, starvationRule } from './starvation.js';
 
 export interface AgentOptions {
   nodeName: string;
@@ -44,6 +46,9 @@ const DEFAULT_INFORMER_STALE_MS = 2 * 60_000;
 const PUBLISH_DEBOUNCE_MS = 20;
 /** How often live membership is recomputed (reports age out without any event). */
 const MEMBERSHIP_CHECK_MS = 5_000;
+/** How often stalls are read; the delay histogram keeps the longest in between. */
+const STARVATION_CHECK_MS = 500;
+const STALL_RESOLUTION_MS = 10;
 
 export class Agent {
   private readonly informerMetrics: InformerMetrics;
@@ -60,6 +65,13 @@ export class Agent {
   private debounceTimer?: NodeJS.Timeout;
   private publishTimer?: NodeJS.Timeout;
   private membershipTimer?: NodeJS.Timeout;
+  /** Stalls of this process's event loop, read and reset by the starvation check. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: STALL_RESOLUTION_MS });
+  private starvation?: StarvationGuard;
+  private starvationTimer?: NodeJS.Timeout;
+  /** Whether the last published view withheld unreachable votes because this agent was starved. */
+  private abstaining = false;
+  private readonly starvedGauge: Gauge;
   private firstRoundDone = false;
   private stopping = false;
   private lastView?: NodeView;
@@ -111,6 +123,11 @@ export class Agent {
       help: '1 when this node sees so many targets unreachable that it suspects itself (self-isolation guard).',
       registers: [registry],
     });
+    this.starvedGauge = new Gauge({
+      name: `${METRIC_PREFIX}node_starved`,
+      help: '1 while this agent\'s event loop stalls beyond a quarter of probe.timeout: it then votes no address unreachable (abstainWhenStarved).',
+      registers: [registry],
+    });
     this.unreachableByImport = new Gauge({
       name: `${METRIC_PREFIX}serviceimport_unreachable_addresses`,
       help: 'Addresses of a ServiceImport this node sees unreachable.',
@@ -158,6 +175,9 @@ export class Agent {
     await this.engine.start();
     this.membershipTimer = setInterval(() => this.checkMembership(), MEMBERSHIP_CHECK_MS);
     this.membershipTimer.unref();
+    this.loopDelay.enable();
+    this.starvationTimer = setInterval(() => this.checkStarvation(), STARVATION_CHECK_MS);
+    this.starvationTimer.unref();
     this.logger.info({ targets: this.engine.snapshot().length }, 'agent started; waiting for the first full round');
     await this.engine.firstRoundComplete();
     this.firstRoundDone = true;
@@ -171,6 +191,8 @@ export class Agent {
     clearTimeout(this.debounceTimer);
     clearTimeout(this.publishTimer);
     clearInterval(this.membershipTimer);
+    clearInterval(this.starvationTimer);
+    this.loopDelay.disable();
     for (const informer of [this.serviceImports, this.slices, this.reports]) informer?.stop();
     this.configWatch.stop();
     await this.engine.stop();
@@ -197,6 +219,8 @@ export class Agent {
   private applyConfig({ config, version }: AppliedConfig): void {
     this.logger.level = config.logLevel;
     this.engine.updateOptions(probeOptionsOf(config));
+    if (this.starvation) this.starvation.setRule(starvationRule(config.probe));
+    else this.starvation = new StarvationGuard(starvationRule(config.probe));
     this.logger.info({ version, interval: config.probe.intervalMs, mode: config.probe.mode, probeReplicas: config.probeReplicas }, 'configuration in force');
   }
 
@@ -260,11 +284,39 @@ export class Agent {
     }, PUBLISH_DEBOUNCE_MS);
   }
 
+  /** Whether this agent abstains from "unreachable" votes now (see src/agent/starvation.ts). */
+  private isAbstaining(): boolean {
+    return this.config.abstainWhenStarved && (this.starvation?.isStarved(Date.now()) ?? false);
+  }
+
+  /** Feeds the longest stall since the last check to the guard; a change of abstention is published at once. */
+  private checkStarvation(): void {
+    this.starvation!.observe(this.loopDelay.max / 1e6, Date.now());
+    this.loopDelay.reset();
+    const abstaining = this.isAbstaining();
+    if (abstaining === this.abstaining) return;
+    this.starvedGauge.set(abstaining ? 1 : 0);
+    if (abstaining) {
+      const reason = this.starvation!.reason();
+      this.logger.warn({ reason }, 'agent starved: it votes no address unreachable until its event loop runs smoothly again');
+      this.events.warning(this.reportRef(), 'NodeStarved', `${reason}: no address is voted unreachable from this node until it recovers`);
+    } else {
+      this.logger.info('agent no longer starved: its unreachable verdicts count again');
+      this.events.normal(this.reportRef(), 'NodeUnstarved', 'event loop runs smoothly again: unreachable verdicts count again');
+    }
+    this.publishView();
+  }
+
   private publishView(): void {
     if (!this.firstRoundDone || this.stopping) return;
-    const states = this.engine.snapshot().map((target) =>
-      target.state === 'unknown' && this.inheritedUnreachable.has(target.address) ? { ...target, state: 'unreachable' as const } : target,
-    );
+    this.abstaining = this.isAbstaining();
+    // A starved agent's "unreachable" becomes no vote at all; its "reachable" still counts (an answer is an answer).
+    const abstaining = this.abstaining;
+    const states = this.engine.snapshot().map((target) => {
+      const state = target.state === 'unknown' && this.inheritedUnreachable.has(target.address) ? 'unreachable' : target.state;
+      if (abstaining && state === 'unreachable') return { ...target, state: 'unknown' as const };
+      return state === target.state ? target : { ...target, state };
+    });
     const view: NodeView = {
       ...buildNodeView({ states, suspectShare: this.config.selfIsolationShare }),
       membersDigest: this.config.probeReplicas > 0 ? membersDigest(this.members) : '',

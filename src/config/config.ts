@@ -18,6 +18,8 @@ export interface Config {
   probeReplicas: number;
   /** Share of known targets unreachable at once above which a node calls itself suspect. */
   selfIsolationShare: number;
+  /** A starved agent (event loop stalls beyond a quarter of probe.timeout) votes no address unreachable until it recovers. */
+  abstainWhenStarved: boolean;
   heartbeatPeriodMs: number;
   perTargetMetrics: boolean;
   logLevel: LogLevel;
@@ -48,6 +50,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
   namespaces: { include: [], exclude: [] },
   probeReplicas: 0,
   selfIsolationShare: 0.5,
+  abstainWhenStarved: true,
   heartbeatPeriodMs: 30_000,
   perTargetMetrics: false,
   logLevel: 'info',
@@ -134,7 +137,7 @@ function field<T>(raw: Raw, path: string, name: string, fallback: T, read: (key:
 
 const PROBE_KEYS = ['mode', 'interval', 'timeout', 'fastInterval', 'failureThreshold', 'successThreshold', 'concurrency', 'tcpThreads', 'refusedIsReachable', 'icmpUnavailable'] as const;
 const CONTROLLER_KEYS = ['quorum', 'maxEjectionShare', 'reportStaleAfter'] as const;
-const TOP_KEYS = ['probe', 'allowCidrs', 'namespaces', 'probeReplicas', 'selfIsolationShare', 'heartbeatPeriod', 'perTargetMetrics', 'logLevel', 'controller'] as const;
+const TOP_KEYS = ['probe', 'allowCidrs', 'namespaces', 'probeReplicas', 'selfIsolationShare', 'abstainWhenStarved', 'heartbeatPeriod', 'perTargetMetrics', 'logLevel', 'controller'] as const;
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const MODES: readonly ProbeMode[] = ['tcp', 'icmp', 'both'];
 
@@ -197,6 +200,7 @@ export function parseConfig(text: string): Config {
     },
     probeReplicas: field(raw, '', 'probeReplicas', d.probeReplicas, (k, v) => integer(k, v, 0, 1000)),
     selfIsolationShare: field(raw, '', 'selfIsolationShare', d.selfIsolationShare, share),
+    abstainWhenStarved: field(raw, '', 'abstainWhenStarved', d.abstainWhenStarved, boolean),
     heartbeatPeriodMs: field(raw, '', 'heartbeatPeriod', d.heartbeatPeriodMs, parseDuration),
     perTargetMetrics: field(raw, '', 'perTargetMetrics', d.perTargetMetrics, boolean),
     logLevel: field(raw, '', 'logLevel', d.logLevel, (k, v) => oneOf(k, v, LOG_LEVELS)),

@@ -79,6 +79,29 @@ describe('agent', () => {
     }
   });
 
+  it('abstains from unreachable votes while its event loop has stalled, until it has run smoothly long enough', async () => {
+    await s.topology.cutPath('n1', 'p2');
+    try {
+      await expect.poll(async () => unreachableOf(await report('n1')), { timeout: 10_000, interval: 100 }).toEqual([s.pods.p2]);
+      // A stall far beyond a quarter of probe.timeout (125 ms): the whole process stopped for 1.5 s.
+      const agent = s.agents.get('n1')!.child;
+      agent.kill('SIGSTOP');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      agent.kill('SIGCONT');
+      await expect.poll(async () => (await report('n1'))?.serviceImports.find((v) => v.name === 'web'), { timeout: 5000, interval: 50 })
+        .toMatchObject({ unreachable: [], unknown: [s.pods.p2] });
+      expect(await metrics('n1')).toMatch(/^eps_probe_node_starved 1$/m);
+      // Calm for interval × max(thresholds) + timeout = 2.5 s: the verdict counts again.
+      await expect.poll(async () => unreachableOf(await report('n1')), { timeout: 10_000, interval: 100 }).toEqual([s.pods.p2]);
+      expect(await metrics('n1')).toMatch(/^eps_probe_node_starved 0$/m);
+      const events = await kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${nodeNames.n1}` });
+      expect(events.items.map((e) => e.reason)).toEqual(expect.arrayContaining(['NodeStarved', 'NodeUnstarved']));
+    } finally {
+      await s.topology.restorePath('n1', 'p2');
+    }
+    await expect.poll(async () => unreachableOf(await report('n1')), { timeout: 10_000, interval: 100 }).toEqual([]);
+  });
+
   it('flags a node that loses all its paths as suspect, and only that node', async () => {
     for (const pod of ['p1', 'p2', 'p3']) await s.topology.cutPath('n2', pod);
     try {
