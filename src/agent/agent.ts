@@ -125,7 +125,7 @@ export class Agent {
     });
     this.starvedGauge = new Gauge({
       name: `${METRIC_PREFIX}node_starved`,
-      help: '1 while this agent\'s event loop stalls beyond a quarter of probe.timeout: it then votes no address unreachable (abstainWhenStarved).',
+      help: '1 while this agent\'s event loop stalls beyond half of probe.timeout: it then votes no address unreachable (abstainWhenStarved).',
       registers: [registry],
     });
     this.unreachableByImport = new Gauge({

@@ -11,12 +11,13 @@ export interface StarvationRule {
 }
 
 /**
- * The rule for a probe configuration: stalls beyond a quarter of the probe timeout, calm for the
- * longer threshold's worth of intervals plus a timeout.
+ * The rule for a probe configuration: stalls beyond half the probe timeout (a stall must be of the
+ * timeout's order to turn an answer into a timeout; shorter ones are the GC pauses and scheduling noise
+ * of any busy node), calm for the longer threshold's worth of intervals plus a timeout.
  */
 export function starvationRule(probe: { timeoutMs: number; intervalMs: number; failureThreshold: number; successThreshold: number }): StarvationRule {
   return {
-    stallLimitMs: probe.timeoutMs / 4,
+    stallLimitMs: probe.timeoutMs / 2,
     calmMs: probe.intervalMs * Math.max(probe.failureThreshold, probe.successThreshold) + probe.timeoutMs,
   };
 }
@@ -47,6 +48,6 @@ export class StarvationGuard {
 
   /** Why the agent is starved, for logs and Events. */
   reason(): string {
-    return `event loop stalled ${Math.round(this.worstStallMs)} ms (limit ${Math.round(this.rule.stallLimitMs)} ms, a quarter of probe.timeout)`;
+    return `event loop stalled ${Math.round(this.worstStallMs)} ms (limit ${Math.round(this.rule.stallLimitMs)} ms, half of probe.timeout)`;
   }
 }

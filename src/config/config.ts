@@ -18,7 +18,7 @@ export interface Config {
   probeReplicas: number;
   /** Share of known targets unreachable at once above which a node calls itself suspect. */
   selfIsolationShare: number;
-  /** A starved agent (event loop stalls beyond a quarter of probe.timeout) votes no address unreachable until it recovers. */
+  /** A starved agent (event loop stalls beyond half of probe.timeout) votes no address unreachable until it recovers. */
   abstainWhenStarved: boolean;
   heartbeatPeriodMs: number;
   perTargetMetrics: boolean;

@@ -83,7 +83,7 @@ describe('agent', () => {
     await s.topology.cutPath('n1', 'p2');
     try {
       await expect.poll(async () => unreachableOf(await report('n1')), { timeout: 10_000, interval: 100 }).toEqual([s.pods.p2]);
-      // A stall far beyond a quarter of probe.timeout (125 ms): the whole process stopped for 1.5 s.
+      // A stall far beyond half of probe.timeout (125 ms): the whole process stopped for 1.5 s.
       const agent = s.agents.get('n1')!.child;
       agent.kill('SIGSTOP');
       await new Promise((resolve) => setTimeout(resolve, 1500));
