@@ -350,7 +350,7 @@ export class Controller {
       serviceImports.map((si) => {
         const key = keyOf(si);
         const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
-        return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? []);
+        return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? [], addresses.get(key) ?? []);
       }),
     );
     this.forgetDeletedSlices([...slicesByKey.values()].flat());
@@ -435,7 +435,8 @@ export class Controller {
     this.announcedIsolated.retain(new Set(isolated.keys()));
   }
 
-  private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[]): Promise<void> {
+  /** `addresses`: all of the ServiceImport's target addresses, as this pass computed them. */
+  private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[], addresses: readonly string[]): Promise<void> {
     const { namespace, name } = si.metadata;
     const labels = { namespace, serviceimport: name };
     this.metrics.disconnected.set(labels, verdict.disconnected.size);
@@ -466,7 +467,7 @@ export class Controller {
       }
     }
     const after = await Promise.all(slices.map((slice) => this.reconcileSlice(slice, verdict.disconnected)));
-    const missing = missingFromSlices(after, this.addresses?.get(key) ?? [], verdict.disconnected);
+    const missing = missingFromSlices(after, addresses, verdict.disconnected);
     this.metrics.missing.set(labels, missing.size);
     if (changes?.reconnected.length) this.reportReconnected(ref, changes.reconnected, verdict.reconnected, missing);
   }

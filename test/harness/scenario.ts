@@ -208,7 +208,11 @@ export async function createScenario(options: ScenarioOptions): Promise<Scenario
     async destroy() {
       await Promise.all([...agents.values(), ...controllers.values()].map((p) => p.stop()));
       await topology.destroy();
-      for (const name of Object.values(nodeNames)) await core.deleteNode({ name }).catch(() => undefined);
+      // Reports are cluster-scoped: left behind, they would count as invalid in later test files.
+      for (const name of Object.values(nodeNames)) {
+        await custom.deleteClusterCustomObject({ group: 'epsprobe.kosmos.io', version: 'v1alpha1', plural: 'probereports', name }).catch(() => undefined);
+        await core.deleteNode({ name }).catch(() => undefined);
+      }
       // Its kubeconfigs hold credentials.
       rmSync(scratch, { recursive: true, force: true });
     },
