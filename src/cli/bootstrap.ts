@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../log.js';
-import { startServer } from '../server.js';
+import { startServer, type Route } from '../server.js';
 
 export interface Bootstrap {
   kubeconfig?: string;
@@ -94,12 +94,17 @@ export interface Service {
  * Serves /metrics, /healthz and /readyz, starts `service` and runs it until SIGTERM/SIGINT.
  * Returns the exit code: 0 after a graceful stop, 1 when it could not start.
  */
-export async function runService(name: string, service: Service, options: { bootstrap: Bootstrap; logger: Logger; registry: Registry }): Promise<number> {
+export async function runService(
+  name: string,
+  service: Service,
+  options: { bootstrap: Bootstrap; logger: Logger; registry: Registry; routes?: Record<string, Route> },
+): Promise<number> {
   const { bootstrap, logger, registry } = options;
   const server = await startServer({
     port: bootstrap.metricsPort,
     host: bootstrap.metricsHost,
     registry,
+    routes: options.routes,
     readiness: [{ name, check: () => service.readiness() }],
     logger,
   });

@@ -1,6 +1,7 @@
 import { Controller } from '../controller/controller.js';
 import { DEFAULT_LEASE_TIMINGS, LeaderElector, type LeaderElectionOptions } from '../controller/leader.js';
 import { createRegistry } from '../metrics.js';
+import { statusRoutes } from '../status/routes.js';
 import { bootstrapOrExit, loadKubeConfig, runService } from './bootstrap.js';
 
 /** Lease timings can be shortened by environment for tests and demos (EPS_LEASE_DURATION_MS, ...). */
@@ -46,5 +47,5 @@ export async function runControllerCommand(argv: string[]): Promise<number> {
       await leader.stop();
     },
     readiness: () => controller.readiness(),
-  }, { bootstrap, logger, registry });
+  }, { bootstrap, logger, registry, routes: statusRoutes(controller.statusSources()) });
 }

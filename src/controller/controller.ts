@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
-import { createEventRecorder, type EventRecorder, type EventTarget } from '../kube/events.js';
+import { createEventRecorder, type EventTarget } from '../kube/events.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
 import {
   MCS_GROUP,
@@ -28,6 +28,8 @@ import { aggregate, onConfiguration, type Verdict } from '../report/aggregate.js
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../report/types.js';
 import { INVALID_REPORT_REASONS, partitionReports, type InvalidReport } from '../report/validity.js';
+import { keepRecentEvents } from '../status/events.js';
+import type { LastDecision, StatusSources } from '../status/routes.js';
 import { desiredSlice } from './prune.js';
 import type { LeaderElector } from './leader.js';
 
@@ -59,7 +61,7 @@ export class Controller {
   private serviceImports?: SupervisedInformer<ServiceImport>;
   private version?: McsVersion;
   private readonly configWatch: ConfigWatch;
-  private readonly events: EventRecorder;
+  private readonly events: ReturnType<typeof keepRecentEvents>;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly discovery: k8s.DiscoveryV1Api;
   private readonly limit;
@@ -79,6 +81,8 @@ export class Controller {
   private readonly reportedInvalid = new ReportedProblems<string>();
   /** Per report of a Node that does not exist, when a pass first found it so (ms). */
   private readonly orphanedSince = new Map<string, number>();
+  /** The decision of the last pass while leading, for the status page. */
+  private lastDecision?: LastDecision;
   private readonly metrics: {
     writes: Counter<'resource' | 'result'>;
     passes: Counter<'result'>;
@@ -101,7 +105,7 @@ export class Controller {
     this.reports = new SupervisedInformer(kc, probeReportInformerSpec(kc), informerDeps);
     this.nodes = new SupervisedInformer(kc, nodeInformerSpec(kc), informerDeps);
     this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
-    this.events = createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger);
+    this.events = keepRecentEvents(createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger));
     this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName }, {
       logger,
       registry,
@@ -226,6 +230,7 @@ export class Controller {
         this.schedule();
       } else {
         // Only the leader's figures mean anything.
+        this.lastDecision = undefined;
         this.metrics.disconnected.reset();
         this.metrics.heldBack.reset();
       }
@@ -331,6 +336,22 @@ export class Controller {
       for (const key of this.announcedHeldBack.keys()) if (!present.has(key)) this.announcedHeldBack.delete(key);
     }
     await this.deleteOrphans(invalid.filter((report) => report.reason === 'no-node').map((report) => report.name), now.getTime());
+    this.lastDecision = { addresses, verdicts };
+  }
+
+  /** Read-only access to the caches and the last decision, for the status page (src/status). */
+  statusSources(): StatusSources {
+    return {
+      identity: this.deps.identity,
+      reports: () => this.reports.list(),
+      serviceImports: () => this.serviceImports?.list() ?? [],
+      slices: () => this.slices.list(),
+      nodeExists: (name) => this.nodes.get(name) !== undefined,
+      applied: () => this.applied,
+      leading: () => this.leader.isLeader(),
+      lastDecision: () => this.lastDecision,
+      events: () => this.events.recent(),
+    };
   }
 
   /** The reports that may vote; the others are logged, counted and told in an Event once each. */

@@ -1,0 +1,126 @@
+// `eps-probe-plugin status`: the status page's matrix in a terminal, computed from the cluster with
+// the same model: lists ProbeReports, ServiceImports, EndpointSlices, the plugin's ConfigMap and the
+// controller's Events through the kubeconfig, and decides as the controller does.
+import { parseArgs } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
+import { DEFAULT_CONFIG, ConfigError, parseConfig } from '../config/config.js';
+import { CONFIG_KEY, DEFAULT_CONFIG_VERSION, type AppliedConfig } from '../config/watch.js';
+import {
+  endpointSliceInformerSpec,
+  probeReportInformerSpec,
+  serviceImportInformerSpec,
+  servedServiceImportVersion,
+  statusCodeOf,
+} from '../kube/resources.js';
+import { statusEventOf } from '../status/events.js';
+import { buildStatus, MAX_PAGE_SIZE, queryStatus, type ServiceImportDetail, type StatusPage } from '../status/model.js';
+import { decide, observeReports, observeServiceImports } from '../status/observe.js';
+import { formatMatrix, formatNodes } from '../status/table.js';
+import { loadKubeConfig } from './bootstrap.js';
+
+const USAGE = `Usage: eps-probe-plugin status [options]
+
+Prints, per ServiceImport address, what each node's ProbeReport says (reachable, UNREACHABLE,
+not-probed, refused by allowCidrs) and what the controller decides (pruned, held-back, ...) and why.
+
+Options:
+  --namespace NS            only ServiceImports of this namespace
+  --service NAME            only the ServiceImport of this name
+  --kubeconfig PATH         KUBECONFIG, else in-cluster config, else ~/.kube/config
+  --config-namespace NS     namespace of the plugin's ConfigMap (default eps-probe-plugin)
+  --config-name NAME        the plugin's ConfigMap (default eps-probe-plugin)
+`;
+
+/** The configuration in force as the ConfigMap holds it (the defaults when there is none). */
+async function readConfig(core: k8s.CoreV1Api, namespace: string, name: string): Promise<{ applied: AppliedConfig; warning?: string }> {
+  let configMap: k8s.V1ConfigMap;
+  try {
+    configMap = await core.readNamespacedConfigMap({ namespace, name });
+  } catch (err) {
+    if (statusCodeOf(err) !== 404) throw err;
+    return { applied: { config: DEFAULT_CONFIG, version: DEFAULT_CONFIG_VERSION }, warning: `ConfigMap ${namespace}/${name} not found: the defaults are in force` };
+  }
+  try {
+    return { applied: { config: parseConfig(configMap.data?.[CONFIG_KEY] ?? ''), version: configMap.metadata?.resourceVersion ?? DEFAULT_CONFIG_VERSION } };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    // The processes keep their last good configuration, which only they know: decide with the defaults.
+    return { applied: { config: DEFAULT_CONFIG, version: DEFAULT_CONFIG_VERSION }, warning: `ConfigMap ${namespace}/${name} is rejected (${err.message}): shown with the defaults` };
+  }
+}
+
+/** Every page of the model, for a terminal that shows them all. */
+function allPages(first: (page: number) => StatusPage): { first: StatusPage; serviceImports: ServiceImportDetail[] } {
+  const initial = first(1);
+  const serviceImports = [...initial.serviceImports];
+  for (let page = 2; page <= initial.pages; page++) serviceImports.push(...first(page).serviceImports);
+  return { first: initial, serviceImports };
+}
+
+export async function runStatusCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        namespace: { type: 'string' },
+        service: { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'config-namespace': { type: 'string' },
+        'config-name': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  try {
+    const kc = loadKubeConfig(values.kubeconfig ?? process.env.KUBECONFIG);
+    const core = kc.makeApiClient(k8s.CoreV1Api);
+    const version = await servedServiceImportVersion(kc);
+    const [reports, serviceImportList, slices, { applied, warning }, events] = await Promise.all([
+      probeReportInformerSpec(kc).list(),
+      serviceImportInformerSpec(kc, version).list(),
+      endpointSliceInformerSpec(kc).list(),
+      readConfig(core, values['config-namespace'] ?? 'eps-probe-plugin', values['config-name'] ?? 'eps-probe-plugin'),
+      core.listEventForAllNamespaces({ fieldSelector: 'reportingComponent=eps-probe-controller' }),
+    ]);
+    if (warning) process.stderr.write(`warning: ${warning}\n`);
+    const now = new Date();
+    const { config } = applied;
+    const wanted = serviceImportList.items.filter(
+      (si) => (values.namespace === undefined || si.metadata.namespace === values.namespace) && (values.service === undefined || si.metadata.name === values.service),
+    );
+    const serviceImports = observeServiceImports({ serviceImports: wanted, slices: slices.items, namespaces: config.namespaces });
+    const context = { now, configVersion: applied.version, staleAfterMs: config.controller.reportStaleAfterMs };
+    const index = buildStatus({
+      now,
+      config,
+      configVersion: applied.version,
+      nodes: observeReports(reports.items, context),
+      serviceImports,
+      verdicts: decide({ reports: reports.items, serviceImports, config, context }),
+      events: events.items.map(statusEventOf),
+    });
+    const { first, serviceImports: details } = allPages((page) => queryStatus(index, { page, pageSize: MAX_PAGE_SIZE }));
+    const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+    const out: string[] = [
+      `Configuration ${first.configVersion}; decisions by the controller's rule, computed from the cluster at ${first.generatedAt}.`,
+      '',
+      first.nodes.length > 0 ? formatNodes(first.nodes, colour) : 'No ProbeReports.',
+      '',
+      details.length > 0 ? formatMatrix(details, first.nodes.map((node) => node.name), colour) : 'No ServiceImports.',
+    ];
+    process.stdout.write(`${out.join('\n')}\n`);
+    return 0;
+  } catch (err) {
+    process.stderr.write(`status failed: ${(err as Error).message}\n`);
+    return 1;
+  }
+}

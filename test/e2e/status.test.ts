@@ -1,0 +1,131 @@
+// The status page and the `status` command as a person uses them: three nodes probe three pods, a
+// link is cut, and headless Chromium (Debian's, driven by playwright-core) watches the page update
+// itself: the cut address unreachable from every node and pruned, then restored. The filter form
+// works without JavaScript; the terminal view shows the same cut.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LIVE_INTERVAL_MS } from '../../src/status/assets.js';
+import { controlPlaneState } from '../harness/cluster.js';
+import { freePort } from '../harness/controlplane.js';
+import { CLI } from '../harness/processes.js';
+import { createScenario, fastProbeConfig, SERVICE, type Scenario } from '../harness/scenario.js';
+import { until } from '../harness/wait.js';
+
+const run = promisify(execFile);
+const CHROMIUM = '/usr/bin/chromium';
+/** Flags that keep Chromium off every network but ours (no background requests, no QUIC, no sync). */
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const OUTPUT = path.resolve(import.meta.dirname, '../../test-results/status');
+
+const INTERVAL_MS = 1000;
+const TIMEOUT_MS = 500;
+/** The detection bound of the other e2e tests (threshold × interval + timeout + 1 s), plus one live update of the page. */
+const PAGE_DETECT_BOUND_MS = 2 * INTERVAL_MS + TIMEOUT_MS + 1000 + LIVE_INTERVAL_MS;
+
+describe('status page and status command', () => {
+  let s: Scenario;
+  let url: string;
+  const contexts: BrowserContext[] = [];
+  const profiles: string[] = [];
+
+  /** A fresh headless Chromium with an empty profile. */
+  async function browser(options: { javaScriptEnabled: boolean }): Promise<Page> {
+    const profile = mkdtempSync(path.join(os.tmpdir(), 'eps-chromium-'));
+    profiles.push(profile);
+    const context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_FLAGS,
+      javaScriptEnabled: options.javaScriptEnabled,
+      viewport: { width: 1280, height: 720 },
+    });
+    contexts.push(context);
+    return context.pages()[0] ?? context.newPage();
+  }
+
+  const cellStates = (page: Page, address: string): Promise<string[]> =>
+    page.locator(`tr[data-address="${address}"] td.cell`).evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-state') ?? ''));
+  const decision = (page: Page, address: string): Promise<string | null> => page.locator(`tr[data-address="${address}"]`).getAttribute('data-decision', { timeout: 1000 }).catch(() => null);
+
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (make deps does)`);
+    mkdirSync(OUTPUT, { recursive: true });
+    s = await createScenario({ name: 'stat', subnet: '10.233.27.0/24', pods: 3, nodes: 3, config: fastProbeConfig('heartbeatPeriod: 5s'), controlPlane: controlPlaneState() });
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}/status`;
+    for (const host of ['n1', 'n2', 'n3']) s.startAgent(host);
+    s.startController('c1', {}, port);
+    await until('every agent reports its three targets', async () =>
+      (await Promise.all(['n1', 'n2', 'n3'].map((host) => s.report(host)))).every((report) => report?.targetsProbed === 3),
+    );
+  });
+
+  afterAll(async () => {
+    for (const context of contexts) await context.close().catch(() => undefined);
+    for (const profile of profiles) rmSync(profile, { recursive: true, force: true });
+    await s?.destroy();
+  });
+
+  it('shows a cut address unreachable from every node and pruned, live, then restored; the CLI shows it too', async () => {
+    const page = await browser({ javaScriptEnabled: true });
+    await page.goto(`${url}?namespace=${s.namespace}`);
+    const cut = s.pods.p2!;
+    await expect.poll(() => cellStates(page, cut), { timeout: 10_000, interval: 200 }).toEqual(['reachable', 'reachable', 'reachable']);
+    await expect.poll(() => page.locator('#updates').textContent()).toMatch(/^live:/);
+
+    await s.topology.cutPod('p2');
+    try {
+      const cutAt = Date.now();
+      // No reload: the page's own live updates must bring the news.
+      const row = async (): Promise<[string | null, string[]]> => [await decision(page, cut), await cellStates(page, cut)];
+      await expect.poll(row, { timeout: PAGE_DETECT_BOUND_MS, interval: 100 }).toEqual(['pruned', ['unreachable', 'unreachable', 'unreachable']]);
+      expect(Date.now() - cutAt).toBeLessThanOrEqual(PAGE_DETECT_BOUND_MS);
+      expect(await page.locator(`tr[data-address="${cut}"] td.why`).textContent()).toBe(
+        '3 of 3 voting nodes see it unreachable (quorum: majority); removed from the synced EndpointSlices',
+      );
+      for (const other of [s.pods.p1!, s.pods.p3!]) expect(await decision(page, other)).toBe('connected');
+      await page.screenshot({ path: path.join(OUTPUT, 'status-page-cut.png'), fullPage: true });
+
+      const { stdout } = await run(process.execPath, [CLI, 'status', '--kubeconfig', controlPlaneState().kubeconfig, '--namespace', s.namespace, '--config-namespace', s.configNamespace], {
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      const lines = stdout.split('\n');
+      const header = lines.find((line) => line.startsWith('NAMESPACE'));
+      expect(header).toMatch(new RegExp(`ADDRESS +${Object.values(s.nodeNames).map((n) => n.toUpperCase()).join(' +')} +DECISION +WHY$`));
+      const rows = lines.filter((line) => line.startsWith(`${s.namespace} `));
+      expect(rows).toHaveLength(3);
+      expect(rows.filter((line) => line.includes('UNREACHABLE'))).toEqual([
+        expect.stringMatching(new RegExp(`^${s.namespace} +${SERVICE} +${cut.replace(/\./g, '\\.')} +UNREACHABLE +UNREACHABLE +UNREACHABLE +pruned +3 of 3 voting nodes`)),
+      ]);
+      expect(lines.filter((line) => / live /.test(line))).toHaveLength(3);
+    } finally {
+      await s.topology.restorePod('p2');
+    }
+    await expect.poll(() => decision(page, cut), { timeout: PAGE_DETECT_BOUND_MS + 2000, interval: 100 }).toBe('restored');
+    expect(await cellStates(page, cut)).toEqual(['reachable', 'reachable', 'reachable']);
+    await page.screenshot({ path: path.join(OUTPUT, 'status-page-restored.png'), fullPage: true });
+  });
+
+  it('filters with the GET form and shows the summary with JavaScript disabled', async () => {
+    const page = await browser({ javaScriptEnabled: false });
+    await page.goto(url);
+    expect(await page.locator('#updates').textContent()).toBe('static page: reload for news');
+    await page.fill('input[name="namespace"]', s.namespace);
+    await page.fill('input[name="address"]', s.pods.p1!);
+    await Promise.all([page.waitForURL(/address=/), page.click('button[type="submit"]')]);
+    const rows = await page.locator('tr[data-address]').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-address')));
+    expect(rows).toEqual([s.pods.p1]);
+    expect(await cellStates(page, s.pods.p1!)).toEqual(['reachable', 'reachable', 'reachable']);
+    expect(await page.locator('table.nodes td.node').allTextContents()).toEqual(['live', 'live', 'live']);
+
+    await page.fill('input[name="namespace"]', 'no-such-namespace');
+    await Promise.all([page.waitForURL(/no-such-namespace/), page.click('button[type="submit"]')]);
+    expect(await page.locator('tr[data-address]').count()).toBe(0);
+    expect(await page.textContent('main')).toContain('No ServiceImport matches.');
+  });
+});
