@@ -22,6 +22,7 @@ import { liveMembers, onConfiguration } from '../report/aggregate.js';
 import { rendezvous } from '../report/rendezvous.js';
 import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
+import { reportedRtts } from '../report/rtt.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
 import { partitionReports } from '../report/validity.js';
 import { VERSION } from '../version.js';
@@ -259,6 +260,7 @@ export class Agent {
       configVersion: this.applied.version,
       probeReplicas: this.config.probeReplicas,
       heartbeatPeriodMs: this.config.heartbeatPeriodMs,
+      targetRtts: () => reportedRtts(this.engine.snapshot()),
     });
   }
 

@@ -24,6 +24,12 @@ export interface ServiceImportView {
   unreachable: string[];
 }
 
+/** The last round-trip time of one target, in milliseconds. */
+export interface TargetRtt {
+  address: string;
+  rttMs: number;
+}
+
 /** spec of a ProbeReport: one node's view. */
 export interface ProbeReportSpec {
   nodeName: string;
@@ -39,6 +45,8 @@ export interface ProbeReportSpec {
   suspect: boolean;
   suspectReason?: string;
   serviceImports: ServiceImportView[];
+  /** For people, not votes: last RTTs of at most MAX_REPORTED_RTTS answering targets (src/report/rtt.ts). */
+  targetRtts?: TargetRtt[];
 }
 
 export interface ProbeReport {

@@ -55,7 +55,9 @@ export interface ReportContext {
 }
 
 function observation(spec: ProbeReportSpec, state: NodeState, reason?: string): NodeObservation {
+  const rtts = spec.targetRtts;
   return {
+    ...(rtts && { rttMs: new Map(rtts.map((rtt) => [rtt.address, rtt.rttMs])) }),
     name: spec.nodeName,
     state,
     reason,

@@ -7,11 +7,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import * as k8s from '@kubernetes/client-node';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LIVE_INTERVAL_MS } from '../../src/status/assets.js';
 import { controlPlaneState } from '../harness/cluster.js';
 import { freePort } from '../harness/controlplane.js';
+import { MCS_GROUP, MCS_VERSION } from '../harness/fixtures.js';
 import { CLI } from '../harness/processes.js';
 import { createScenario, fastProbeConfig, SERVICE, type Scenario } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
@@ -77,6 +79,28 @@ describe('status page and status command', () => {
     const cut = s.pods.p2!;
     await expect.poll(() => cellStates(page, cut), { timeout: 10_000, interval: 200 }).toEqual(['reachable', 'reachable', 'reachable']);
     await expect.poll(() => page.locator('#updates').textContent()).toMatch(/^live:/);
+    // Each report carries the last RTTs; they ride along with writes that happen anyway.
+    await expect.poll(() => page.locator(`tr[data-address="${cut}"] td.cell .rtt`).allTextContents(), { timeout: 10_000 }).toEqual([
+      expect.stringMatching(/^\d+(\.\d+)? ms$/), expect.stringMatching(/ ms$/), expect.stringMatching(/ ms$/),
+    ]);
+    const changeWrites = async (): Promise<number[]> =>
+      (await Promise.all(['n1', 'n2', 'n3'].map((host) => s.metrics(host)))).map((text) => Number(/eps_probe_report_writes_total\{reason="change",result="success"\} (\d+)/.exec(text)?.[1] ?? 0));
+    const steady = await changeWrites();
+    const before = await s.report('n1');
+    // A change of the ServiceImport makes every agent publish its (same) view again: new RTTs alone write nothing.
+    await s.kc.makeApiClient(k8s.CustomObjectsApi).patchNamespacedCustomObject(
+      { group: MCS_GROUP, version: MCS_VERSION, namespace: s.namespace, plural: 'serviceimports', name: SERVICE, body: { metadata: { annotations: { 'example.com/touched': 'yes' } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2 * INTERVAL_MS));
+    expect(await changeWrites()).toEqual(steady);
+    // ... and each heartbeat (every 5 s) brings fresh ones.
+    const nextHeartbeat = async (after: string | undefined) => {
+      await expect.poll(async () => (await s.report('n1'))?.heartbeatTime, { timeout: 10_000, interval: 250 }).not.toBe(after);
+      return (await s.report('n1'))!;
+    };
+    const first = await nextHeartbeat(before?.heartbeatTime);
+    expect((await nextHeartbeat(first.heartbeatTime)).targetRtts).not.toEqual(first.targetRtts);
 
     await s.topology.cutPod('p2');
     try {
