@@ -91,6 +91,8 @@ export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
 /** Events shown on a page. */
 export const SHOWN_EVENTS = 20;
+/** How long an address restored by the controller shows as "restored" rather than "connected". */
+export const RESTORED_SHOWN_MS = 10 * 60_000;
 
 /** A built model: summaries of every ServiceImport, details computed per page. */
 export interface StatusIndex {
@@ -169,7 +171,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
     if (uncovered) return { decision: 'uncovered', why: 'no live node probes it, so the last decision (connected) stays' };
     if (down > 0) return { decision: 'kept-by-quorum', why: `${tally}; quorum ${quorum} needs ${quorumNeeds(quorum, votes.length)}` };
     const restoredAt = restored.get(keyOf(si))?.get(address);
-    if (restoredAt) return { decision: 'restored', why: `reachable again; restored at ${restoredAt}` };
+    if (restoredAt && input.now.getTime() - Date.parse(restoredAt) <= RESTORED_SHOWN_MS) return { decision: 'restored', why: `reachable again; restored at ${restoredAt}` };
     return { decision: 'connected', why: votes.length > 0 ? `reachable from ${plural(votes.length, 'voting node')}` : 'no voting node has a verdict' };
   };
 

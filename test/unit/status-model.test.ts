@@ -4,7 +4,7 @@ import { desiredSlice } from '../../src/controller/prune.js';
 import type { Verdict } from '../../src/report/aggregate.js';
 import type { ProbeReportSpec } from '../../src/report/types.js';
 import type { StatusEvent } from '../../src/status/events.js';
-import { buildStatus, queryStatus, type StatusInput } from '../../src/status/model.js';
+import { buildStatus, queryStatus, RESTORED_SHOWN_MS, type StatusInput } from '../../src/status/model.js';
 import { decide, observeReports, observeServiceImports, type NodeObservation, type ServiceImportObservation } from '../../src/status/observe.js';
 import { NOW, makeEndpointSlice, makeReport, serviceImport } from './fixtures.js';
 
@@ -98,6 +98,8 @@ describe('status model: decisions per address', () => {
     });
     expect(rows['10.0.0.1']).toMatchObject({ decision: 'restored', why: 'reachable again; restored at 2025-01-01T00:00:02Z' });
     expect(rows['10.0.0.2']!.decision).toBe('connected');
+    const later = new Date(Date.parse('2025-01-01T00:00:02Z') + RESTORED_SHOWN_MS + 1);
+    expect(rowsOf({ now: later, nodes: [node('a')], events: [event('EndpointsReconnected', '2025-01-01T00:00:02Z', '10.0.0.1')] })['10.0.0.1']!.decision).toBe('connected');
   });
 });
 
