@@ -7,6 +7,7 @@ import { DEFAULT_CONFIG, ConfigError, parseConfig } from '../config/config.js';
 import { CONFIG_KEY, DEFAULT_CONFIG_VERSION, type AppliedConfig } from '../config/watch.js';
 import {
   endpointSliceInformerSpec,
+  nodeInformerSpec,
   probeReportInformerSpec,
   serviceImportInformerSpec,
   servedServiceImportVersion,
@@ -49,6 +50,17 @@ async function readConfig(core: k8s.CoreV1Api, namespace: string, name: string):
   }
 }
 
+/** Whether a Node exists, as the controller checks it; undefined when Nodes cannot be listed (RBAC). */
+async function nodeCheck(kc: k8s.KubeConfig): Promise<((name: string) => boolean) | undefined> {
+  try {
+    const names = new Set((await nodeInformerSpec(kc).list()).items.map((node) => node.metadata?.name));
+    return (name) => names.has(name);
+  } catch (err) {
+    if (statusCodeOf(err) === 403) return undefined;
+    throw err;
+  }
+}
+
 /** Every page of the model, for a terminal that shows them all. */
 function allPages(first: (page: number) => StatusPage): { first: StatusPage; serviceImports: ServiceImportDetail[] } {
   const initial = first(1);
@@ -84,21 +96,24 @@ export async function runStatusCommand(argv: string[]): Promise<number> {
     const kc = loadKubeConfig(values.kubeconfig ?? process.env.KUBECONFIG);
     const core = kc.makeApiClient(k8s.CoreV1Api);
     const version = await servedServiceImportVersion(kc);
-    const [reports, serviceImportList, slices, { applied, warning }, events] = await Promise.all([
+    const [reports, serviceImportList, slices, { applied, warning }, events, nodeExists] = await Promise.all([
       probeReportInformerSpec(kc).list(),
       serviceImportInformerSpec(kc, version).list(),
       endpointSliceInformerSpec(kc).list(),
       readConfig(core, values['config-namespace'] ?? 'eps-probe-plugin', values['config-name'] ?? 'eps-probe-plugin'),
       core.listEventForAllNamespaces({ fieldSelector: 'reportingComponent=eps-probe-controller' }),
+      nodeCheck(kc),
     ]);
-    if (warning) process.stderr.write(`warning: ${warning}\n`);
+    for (const problem of [warning, nodeExists ? undefined : 'cannot list Nodes: reports of deleted Nodes are shown as if they could vote']) {
+      if (problem) process.stderr.write(`warning: ${problem}\n`);
+    }
     const now = new Date();
     const { config } = applied;
     const wanted = serviceImportList.items.filter(
       (si) => (values.namespace === undefined || si.metadata.namespace === values.namespace) && (values.service === undefined || si.metadata.name === values.service),
     );
     const serviceImports = observeServiceImports({ serviceImports: wanted, slices: slices.items, namespaces: config.namespaces });
-    const context = { now, configVersion: applied.version, staleAfterMs: config.controller.reportStaleAfterMs };
+    const context = { now, configVersion: applied.version, staleAfterMs: config.controller.reportStaleAfterMs, nodeExists };
     const index = buildStatus({
       now,
       config,

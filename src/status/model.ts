@@ -129,6 +129,8 @@ function verdictOf(input: StatusInput, si: ServiceImportObservation): Verdict {
 export function buildStatus(input: StatusInput): StatusIndex {
   const allowList = parseAllowList(input.config.allowCidrs);
   const voting = input.nodes.filter((node) => node.state === 'live');
+  // An invalid report says nothing about any address: its node is listed, but has no column.
+  const columns = input.nodes.filter((node) => node.state !== 'invalid');
   const votingNames = new Set(voting.map((node) => node.name));
   const members = [...votingNames].sort();
   // Sharding as agents and controller do it: over the live members, with each report's own replicas.
@@ -199,7 +201,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
       const verdict = verdictOf(input, si);
       return si.addresses.map((address) => {
         const refused = !allowList.check(address).allowed;
-        const cells = input.nodes.map((node) => cellOf(address, refused, node));
+        const cells = columns.map((node) => cellOf(address, refused, node));
         return { address, cells, ...decisionOf(si, verdict, address, cells) };
       });
     },

@@ -123,6 +123,11 @@ describe('status model: cells', () => {
     }
   });
 
+  it('gives no column to a node whose report is invalid', () => {
+    const rows = rowsOf({ nodes: [node('a'), node('gone', [], { state: 'invalid' }), node('b', [], { state: 'stale' })] });
+    expect(rows['10.0.0.1']!.cells).toEqual(['reachable', 'reachable']);
+  });
+
   it('carries the RTT a report gives', () => {
     const page = queryStatus(buildStatus(input({ nodes: [node('a', [], { rttMs: new Map([['10.0.0.1', 0.42]]) })] })), {});
     expect(page.serviceImports[0]!.rows[0]!.cells).toEqual([{ node: 'a', state: 'reachable', rttMs: 0.42 }]);
