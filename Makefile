@@ -5,9 +5,9 @@ export npm_config_nodedir := $(NODE_DIR)
 
 .PHONY: demo test deps build lint unit e2e bench controlplane clean image
 
-## demo: a local control plane, pods in network namespaces, agents and the controller; cut and restore a link
+## demo: a local control plane, pods in network namespaces, agents and the controller; cut and restore a link (KEEP=1: stay up until Ctrl-C)
 demo: deps build
-	node --import tsx hack/demo.ts
+	node --import tsx hack/demo.ts $(if $(KEEP),--keep)
 
 ## test: lint, typecheck, build, unit and e2e tests (against a real kube-apiserver + etcd)
 test: deps lint build

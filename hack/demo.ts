@@ -1,9 +1,12 @@
 // `make demo`: the whole story on this machine. A local control plane, three "pods" in network
 // namespaces behind a Kosmos-style ServiceImport and synced EndpointSlice, two agents in "node"
-// namespaces and the controller; then a link is cut and restored while you watch.
+// namespaces and the controller; then a link is cut and restored while you watch, in the terminal
+// and on the controller's status page. With `--keep` (`make demo KEEP=1`) everything stays up
+// until Ctrl-C, to look around.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { ControlPlane, controlPlaneBinaries } from '../test/harness/controlplane.js';
+import { ControlPlane, controlPlaneBinaries, freePort } from '../test/harness/controlplane.js';
+import { CLI } from '../test/harness/processes.js';
 import { createScenario, SERVICE, SLICE, type Scenario, fastProbeConfig } from '../test/harness/scenario.js';
 
 const CONFIG = fastProbeConfig(`heartbeatPeriod: 5s`);
@@ -40,7 +43,18 @@ async function waitWithProgress(what: string, done: () => Promise<boolean>, time
   }
 }
 
-async function main(): Promise<void> {
+/** The terminal view, as a user would run it. */
+function statusCommand(kubeconfig: string, namespace: string): void {
+  const args = ['status', '--kubeconfig', kubeconfig, '--namespace', namespace, '--config-namespace', namespace];
+  console.log(`$ eps-probe-plugin ${args.join(' ')}`);
+  try {
+    console.log(execFileSync(process.execPath, [CLI, ...args], { encoding: 'utf8' }).trimEnd());
+  } catch (err) {
+    console.log(`(status failed: ${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+async function main(keep: boolean): Promise<void> {
   step('Starting a local kube-apiserver + etcd (built from the Go module proxy on first run)');
   const plane = await ControlPlane.start();
   let scenario: Scenario | undefined;
@@ -49,7 +63,12 @@ async function main(): Promise<void> {
     await scenario?.destroy();
     await plane.stop();
   };
-  process.once('SIGINT', () => void cleanup().then(() => process.exit(130)));
+  // Ctrl-C ends the wait of --keep, or else the demo wherever it is.
+  let endKeep: (() => void) | undefined;
+  process.on('SIGINT', () => {
+    if (endKeep) endKeep();
+    else void cleanup().then(() => process.exit(130));
+  });
   try {
     console.log(`apiserver at ${plane.state.server}; kubeconfig ${plane.kubeconfig}`);
     step('Creating 3 pods (network namespaces on a bridge, 10.233.90.0/24, blackholed in the root namespace)');
@@ -61,7 +80,10 @@ async function main(): Promise<void> {
     step('Starting two agents (one per "node" namespace) and the controller');
     s.startAgent('n1');
     s.startAgent('n2');
-    s.startController('controller');
+    const statusPort = await freePort();
+    s.startController('controller', {}, statusPort);
+    const statusUrl = `http://127.0.0.1:${statusPort}/status`;
+    console.log(`status page: ${bold(statusUrl)} (open it now: it updates itself)`);
     await waitWithProgress('agents complete their first round and publish reports', async () => {
       const reports = await Promise.all(['n1', 'n2'].map((host) => s.report(host)));
       return reports.every((r) => r?.targetsProbed === 3);
@@ -78,16 +100,21 @@ async function main(): Promise<void> {
     await s.topology.cutPod('p2');
     await waitWithProgress('controller prunes p2 from the slice', async () => !(await s.sliceAddresses()).includes(s.pods.p2!));
     show();
+    statusCommand(kubeconfig, s.namespace);
 
     step('Restoring the link');
     await s.topology.restorePod('p2');
     await waitWithProgress('controller restores p2 in the slice', async () => (await s.sliceAddresses()).includes(s.pods.p2!));
     show();
     kubectl(kubeconfig, ['-n', s.namespace, 'get', 'events', '--field-selector', 'involvedObject.kind=ServiceImport', '-o', 'custom-columns=REASON:.reason,MESSAGE:.message']);
+    if (keep) {
+      step(`Kept running until Ctrl-C: status page ${statusUrl}, export KUBECONFIG=${kubeconfig}`);
+      await new Promise<void>((resolve) => (endKeep = resolve));
+    }
   } finally {
     await cleanup();
   }
   console.log('\nDemo finished.');
 }
 
-await main();
+await main(process.argv.includes('--keep'));

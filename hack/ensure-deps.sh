@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 
-packages=(iproute2 iptables openssl libcap2-bin prometheus fping prometheus-blackbox-exporter)
+packages=(iproute2 iptables openssl libcap2-bin prometheus fping prometheus-blackbox-exporter chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

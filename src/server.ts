@@ -1,4 +1,5 @@
-// The HTTP side of agent and controller: /metrics, /healthz, /readyz. Handlers only read state.
+// The HTTP side of agent and controller: /metrics, /healthz, /readyz, plus the routes a role adds
+// (the controller's /status). Handlers only read state.
 import http from 'node:http';
 import { Registry, type OpenMetricsContentType } from 'prom-client';
 import type { Logger } from './log.js';
@@ -11,6 +12,17 @@ export interface HealthCheck {
   check: () => string | undefined;
 }
 
+/** What an added route answers. */
+export interface Reply {
+  status: number;
+  type: string;
+  body: string;
+  headers?: Record<string, string>;
+}
+
+/** An added route: reads state, never changes it. */
+export type Route = (url: URL) => Reply;
+
 export interface ServerOptions {
   port: number;
   host?: string;
@@ -19,6 +31,8 @@ export interface ServerOptions {
   readiness: HealthCheck[];
   /** All must pass for /healthz (liveness: only what a restart would fix). */
   liveness?: HealthCheck[];
+  /** More routes by path. */
+  routes?: Readonly<Record<string, Route>>;
   logger: Logger;
 }
 
@@ -43,8 +57,8 @@ async function metricsBody(registry: Registry, accept: string | undefined): Prom
 export async function startServer(options: ServerOptions): Promise<http.Server> {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const reply = (status: number, type: string, body: string): void => {
-      res.writeHead(status, { 'content-type': type });
+    const reply = (status: number, type: string, body: string, headers?: Record<string, string>): void => {
+      res.writeHead(status, { ...headers, 'content-type': type });
       res.end(body);
     };
     const health = (checks: readonly HealthCheck[]): void => {
@@ -69,8 +83,20 @@ export async function startServer(options: ServerOptions): Promise<http.Server> 
       case '/readyz':
         health(options.readiness);
         return;
-      default:
-        reply(404, 'text/plain', 'not found\n');
+      default: {
+        const route = Object.hasOwn(options.routes ?? {}, url.pathname) ? options.routes![url.pathname] : undefined;
+        if (!route) {
+          reply(404, 'text/plain', 'not found\n');
+          return;
+        }
+        try {
+          const { status, type, body, headers } = route(url);
+          reply(status, type, body, headers);
+        } catch (err) {
+          options.logger.error({ err, path: url.pathname }, 'request failed');
+          reply(500, 'text/plain', 'internal error\n');
+        }
+      }
     }
   });
   const host = options.host ?? '0.0.0.0';

@@ -23,6 +23,7 @@ import { membersDigest, refusedAddresses, targetSetDigest } from '../report/cove
 import { rendezvous } from '../report/rendezvous.js';
 import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
+import { reportedRtts } from '../report/rtt.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
 import { shardingMembers } from '../report/validity.js';
 import { VERSION } from '../version.js';
@@ -328,6 +329,7 @@ export class Agent {
       configVersion: this.applied.version,
       probeReplicas: this.config.probeReplicas,
       heartbeatPeriodMs: this.config.heartbeatPeriodMs,
+      targetRtts: () => reportedRtts(this.engine.snapshot()),
     });
   }
 

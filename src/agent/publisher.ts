@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { statusCodeOf } from '../kube/resources.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { sameView, type NodeView } from '../report/view.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec } from '../report/types.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec, type TargetRtt } from '../report/types.js';
 
 type OwnerReference = NonNullable<ProbeReport['metadata']['ownerReferences']>[number];
 
@@ -16,6 +16,8 @@ export interface ReportContext {
   configVersion: string;
   probeReplicas: number;
   heartbeatPeriodMs: number;
+  /** Read at each write (heartbeats included) and published with it, never a reason to write. */
+  targetRtts?: () => TargetRtt[] | undefined;
 }
 
 export class ReportPublisher {
@@ -79,9 +81,10 @@ export class ReportPublisher {
       configVersion: context.configVersion,
       probeReplicas: context.probeReplicas,
       ...view,
+      targetRtts: context.targetRtts?.(),
     };
     const previous = this.written;
-    const unchanged = previous !== undefined && sameView({ ...previous, heartbeatTime: '' }, { ...spec, heartbeatTime: '' });
+    const unchanged = previous !== undefined && sameView({ ...previous, targetRtts: undefined }, { ...spec, targetRtts: undefined });
     if (unchanged && !heartbeat) return;
     const reason = previous === undefined ? 'create' : unchanged ? 'heartbeat' : 'change';
     try {
@@ -128,7 +131,7 @@ export class ReportPublisher {
     const owner = await this.nodeOwner();
     const ownerReferences = owner ? [owner] : undefined;
     // Absent optional fields are sent as null so that a merge patch removes them.
-    const patchSpec = { ...spec, suspectReason: spec.suspectReason ?? null };
+    const patchSpec = { ...spec, suspectReason: spec.suspectReason ?? null, targetRtts: spec.targetRtts ?? null };
     try {
       await this.custom.patchClusterCustomObject(
         { group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, name: this.nodeName, body: { metadata: { ownerReferences }, spec: patchSpec } },

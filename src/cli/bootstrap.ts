@@ -13,7 +13,7 @@ import {
 } from '../config/env.js';
 import { EventLoopLag } from '../liveness.js';
 import { createLogger, type Logger } from '../log.js';
-import { startServer } from '../server.js';
+import { startServer, type Route } from '../server.js';
 import { StartupError } from '../startup.js';
 
 /** Exit codes: 0 after SIGTERM/SIGINT, 1 could not start (or crashed), 2 bad flags. */
@@ -74,6 +74,8 @@ export interface Service {
   readiness(): string | undefined;
   /** Liveness: undefined unless a watch got no answer from the apiserver for longer than `limitMs`. */
   deadWatch(limitMs: number): string | undefined;
+  /** More read-only pages on the metrics port (the controller's /status). */
+  routes?: Readonly<Record<string, Route>>;
 }
 
 export interface ServiceCommand {
@@ -115,6 +117,7 @@ export async function runService(command: ServiceCommand): Promise<number> {
       port: bootstrap.metricsPort,
       host: bootstrap.metricsHost,
       registry,
+      routes: created.routes,
       readiness: [{ name, check: () => created.readiness() }],
       liveness: [
         { name: 'event loop', check: () => loopLag.check(limits.eventLoopLagMs) },

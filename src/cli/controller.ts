@@ -2,6 +2,7 @@ import { leaseTimingsOf } from '../config/env.js';
 import { Controller } from '../controller/controller.js';
 import { LeaderElector } from '../controller/leader.js';
 import { createRegistry } from '../metrics.js';
+import { statusRoutes } from '../status/routes.js';
 import { bootstrapOrExit, loadKubeConfig, runService } from './bootstrap.js';
 
 export async function runControllerCommand(argv: string[], shutdown: AbortSignal): Promise<number> {
@@ -40,6 +41,7 @@ export async function runControllerCommand(argv: string[], shutdown: AbortSignal
         },
         readiness: () => controller.readiness(),
         deadWatch: (limitMs) => controller.deadWatch(limitMs),
+        routes: statusRoutes(controller.statusSources()),
       };
     },
   });

@@ -11,6 +11,7 @@ Commands:
   agent        probe multi-cluster endpoints from this node and publish a ProbeReport (DaemonSet)
   controller   aggregate ProbeReports, annotate ServiceImports, prune EndpointSlices (leader-elected)
   probe        probe addresses once from here and print the result (debugging a node)
+  status       print who reaches which ServiceImport address and what the controller decides
   version      print the version
 
 Run 'eps-probe-plugin <command> --help' for the options of a command.
@@ -27,6 +28,7 @@ const services: Record<string, () => Promise<ServiceCommand>> = {
 
 const tools: Record<string, () => Promise<Command>> = {
   probe: async () => (await import('./probe.js')).runProbeCommand,
+  status: async () => (await import('./status.js')).runStatusCommand,
   version: async () => async () => {
     console.log(VERSION);
     return 0;

@@ -188,17 +188,8 @@ export class ConfigWatch {
     );
   }
 
-  /** The last good copy, if present and valid for this version of the code. */
   private readLastGood(): AppliedConfig | undefined {
-    const text = this.lastGood.get(this.lastGoodName, this.options.namespace)?.data?.[CONFIG_KEY];
-    if (text === undefined) return undefined;
-    try {
-      const config = parseConfig(text);
-      return { config, version: configVersion(config), source: 'last-good', text };
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      return undefined;
-    }
+    return lastGoodOf(this.lastGood.get(this.lastGoodName, this.options.namespace));
   }
 
   private async writeLastGood(applied: AppliedConfig): Promise<void> {
@@ -225,6 +216,30 @@ export class ConfigWatch {
     if (!this.started || applied.version === previous.version) return;
     for (const listener of this.listeners) listener(applied);
   }
+}
+
+/** The last good copy, if present and valid for this version of the code. */
+function lastGoodOf(configMap: k8s.V1ConfigMap | undefined): AppliedConfig | undefined {
+  const text = configMap?.data?.[CONFIG_KEY];
+  if (text === undefined) return undefined;
+  try {
+    const config = parseConfig(text);
+    return { config, version: configVersion(config), source: 'last-good', text };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * The configuration the processes run, given the live ConfigMap and the last good copy, as
+ * ConfigWatch applies it (for a reader such as the `status` command): the live one when valid, else
+ * the copy, else the defaults; `problem` says what is wrong with the live one.
+ */
+export function configInForce(live: k8s.V1ConfigMap | undefined, lastGood: k8s.V1ConfigMap | undefined): { applied: AppliedConfig; problem?: string } {
+  const reading = readLive(live);
+  if (reading.ok) return { applied: reading.applied };
+  return { applied: lastGoodOf(lastGood) ?? DEFAULTS, problem: reading.reason };
 }
 
 function readLive(configMap: k8s.V1ConfigMap | undefined): LiveReading {

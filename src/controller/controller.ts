@@ -7,7 +7,7 @@ import pLimit from 'p-limit';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/config.js';
 import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
-import { ConditionAnnouncer, createEventRecorder, type EventRecorder, type EventTarget } from '../kube/events.js';
+import { ConditionAnnouncer, createEventRecorder, type EventTarget } from '../kube/events.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
 import {
@@ -29,6 +29,8 @@ import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../report/types.js';
 import { INVALID_REPORT_REASONS, partitionReports, shardingMembers, type InvalidReport } from '../report/validity.js';
+import { keepRecentEvents } from '../status/events.js';
+import type { LastDecision, StatusSources } from '../status/routes.js';
 import { desiredSlice, missingFromSlices } from './prune.js';
 import type { LeaderElector } from './leader.js';
 
@@ -60,7 +62,7 @@ export class Controller {
   private serviceImports?: SupervisedInformer<ServiceImport>;
   private version?: McsVersion;
   private readonly configWatch: ConfigWatch;
-  private readonly events: EventRecorder;
+  private readonly events: ReturnType<typeof keepRecentEvents>;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly discovery: k8s.DiscoveryV1Api;
   private readonly limit;
@@ -84,6 +86,8 @@ export class Controller {
   private readonly reportedInvalid = new ReportedProblems<string>();
   /** Per report of a Node that does not exist, when a pass first found it so (ms). */
   private readonly orphanedSince = new Map<string, number>();
+  /** The decision of the last pass while leading, for the status page. */
+  private lastDecision?: LastDecision;
   private readonly metrics: {
     writes: Counter<'resource' | 'result'>;
     passes: Counter<'result'>;
@@ -107,7 +111,7 @@ export class Controller {
     this.reports = new SupervisedInformer(kc, probeReportInformerSpec(kc), informerDeps);
     this.nodes = new SupervisedInformer(kc, nodeInformerSpec(kc), informerDeps);
     this.slices = new SupervisedInformer(kc, endpointSliceInformerSpec(kc), informerDeps);
-    this.events = createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger);
+    this.events = keepRecentEvents(createEventRecorder(kc, { component: 'eps-probe-controller', instance: deps.identity }, logger));
     this.configWatch = new ConfigWatch(kc, { namespace: options.configNamespace, name: options.configName, persist: () => leader.isLeader() }, {
       logger,
       registry,
@@ -239,6 +243,7 @@ export class Controller {
         this.schedule();
       } else {
         // Only the leader's figures mean anything.
+        this.lastDecision = undefined;
         this.metrics.disconnected.reset();
         this.metrics.heldBack.reset();
         this.metrics.missing.reset();
@@ -358,6 +363,22 @@ export class Controller {
     this.announcedHeldBack.retain(present);
     this.announcedGuarded.retain(present);
     await this.deleteOrphans(invalid.filter((report) => report.reason === 'no-node').map((report) => report.name), now.getTime());
+    this.lastDecision = { addresses, verdicts, isolated };
+  }
+
+  /** Read-only access to the caches and the last decision, for the status page (src/status). */
+  statusSources(): StatusSources {
+    return {
+      identity: this.deps.identity,
+      reports: () => this.reports.list(),
+      serviceImports: () => this.serviceImports?.list() ?? [],
+      slices: () => this.slices.list(),
+      nodeExists: (name) => this.nodes.get(name) !== undefined,
+      applied: () => this.applied,
+      leading: () => this.leader.isLeader(),
+      lastDecision: () => this.lastDecision,
+      events: () => this.events.recent(),
+    };
   }
 
   /** The reports that may vote; the others are logged, counted and told in an Event once each. */

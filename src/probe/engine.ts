@@ -7,7 +7,7 @@ import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
-import { answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
+import { answeredRttMs, answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
@@ -30,6 +30,8 @@ export interface TargetStatus {
   lastProbeAt?: number;
   /** Why the last probe did not succeed. */
   lastError?: string;
+  /** How long the last probe took to be answered, when it was. */
+  lastRttMs?: number;
 }
 
 export interface TargetSetDiff {
@@ -253,6 +255,7 @@ export class ProbeEngine {
       };
       if (worker.lastProbeAt !== undefined) status.lastProbeAt = worker.lastProbeAt;
       if (worker.lastError !== undefined) status.lastError = worker.lastError;
+      if (worker.lastRttMs !== undefined) status.lastRttMs = worker.lastRttMs;
       statuses.push(status);
     }
     return statuses;
@@ -384,6 +387,7 @@ export class ProbeEngine {
       verdict === 'success'
         ? undefined
         : outcomes.map((o) => `${o.protocol} ${o.result}${o.error === undefined ? '' : `: ${o.error}`}`).join('; ');
+    worker.lastRttMs = verdict === 'success' ? answeredRttMs(outcomes, this.options.refusedIsReachable) : undefined;
     const previous = worker.health.state;
     worker.health = observe(worker.health, verdict, this.options);
     const current = worker.health.state;

@@ -66,6 +66,15 @@ export function strongestResult(results: readonly ProbeResult[]): ProbeResult {
  * One verdict from the outcomes of a probe's protocols (two in mode `both`): reachable if either
  * succeeds, since a false "unreachable" prunes a live endpoint. No arrays: it runs for every probe.
  */
+/** The round-trip time of a probe: the quickest answer that counts as reachable, if any answered. */
+export function answeredRttMs(outcomes: readonly ProbeOutcome[], refusedIsReachable: boolean): number | undefined {
+  let rttMs: number | undefined;
+  for (const { result, durationMs } of outcomes) {
+    if (verdictOf(result, refusedIsReachable) === 'success' && (rttMs === undefined || durationMs < rttMs)) rttMs = durationMs;
+  }
+  return rttMs;
+}
+
 export function verdictOfOutcomes(outcomes: readonly { result: ProbeResult }[], refusedIsReachable: boolean): Verdict {
   let verdict: Verdict = 'error';
   for (const { result } of outcomes) {

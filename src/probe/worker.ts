@@ -17,6 +17,8 @@ export class TargetWorker implements Planned, RoundMember {
   lastProbeAt: number | undefined;
   /** Why the last probe did not succeed (protocol, result, errno). */
   lastError: string | undefined;
+  /** How long the last probe took to be answered; undefined when it was not. */
+  lastRttMs: number | undefined;
   /** Time the next (or running) probe is planned for, to measure lateness. */
   plannedAt = 0;
   /** Position in the scheduler's heap; -1 while not planned (probing, or engine stopped). */

@@ -26,6 +26,12 @@ export interface ServiceImportView {
   unknown?: string[];
 }
 
+/** The last round-trip time of one target, in milliseconds. */
+export interface TargetRtt {
+  address: string;
+  rttMs: number;
+}
+
 /** spec of a ProbeReport: one node's view. */
 export interface ProbeReportSpec {
   nodeName: string;
@@ -56,6 +62,8 @@ export interface ProbeReportSpec {
   suspectReason?: string;
   /** Per ServiceImport with unreachable or unknown addresses; every other judged address is reachable. */
   serviceImports: ServiceImportView[];
+  /** For people, not votes: last RTTs of at most MAX_REPORTED_RTTS answering targets (src/report/rtt.ts). */
+  targetRtts?: TargetRtt[];
 }
 
 export interface ProbeReport {
