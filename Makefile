@@ -3,7 +3,7 @@ NODE_DIR := $(shell bash hack/ensure-node.sh)
 export PATH := $(NODE_DIR)/bin:$(PATH)
 export npm_config_nodedir := $(NODE_DIR)
 
-.PHONY: demo test deps build lint unit e2e bench controlplane clean image
+.PHONY: demo test deps build lint unit e2e bench soak controlplane clean image
 
 ## demo: a local control plane, pods in network namespaces, agents and the controller; cut and restore a link (KEEP=1: stay up until Ctrl-C)
 demo: deps build
@@ -28,6 +28,10 @@ unit: deps
 
 e2e: deps build
 	npx vitest run --project e2e
+
+## soak: the gray-failure soak (docs/benchmarks.md): 10 minutes with abstainWhenStarved on, then 10 off; MINUTES=N per phase
+soak: deps build
+	node --import tsx bench/soak.ts $(or $(MINUTES),10)
 
 ## controlplane: start a detached local control plane and print its kubeconfig (stop with `make controlplane-stop`)
 controlplane: deps
