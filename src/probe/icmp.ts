@@ -24,18 +24,73 @@ const NETWORK_FAILURE_MESSAGES = new Set(['Network is unreachable', 'No route to
 
 const PERMISSION_MESSAGES = new Set(['Operation not permitted', 'Permission denied']);
 
+/** strerror text of EAGAIN/EWOULDBLOCK, as raw-socket throws it from a non-blocking send or receive. */
+const WOULD_BLOCK = 'Resource temporarily unavailable';
+
+/** Datagrams read per readable event at most, so a flood cannot hold the event loop. */
+const MAX_READS_PER_EVENT = 1024;
+
+const IGNORE_BYTES = (): void => undefined;
+
 /**
- * A net-ping session that accepts an echo reply only from the address that was pinged: net-ping
- * matches replies on (identifier, sequence) alone, so a stray or late reply from another host could
- * otherwise mark the wrong target reachable.
+ * Direct sends between two reads of waiting datagrams. Sends are synchronous, so a burst of them
+ * (the engine hands its pool's slots out in one go) would otherwise leave every reply queued until
+ * the burst ends, and a full receive buffer drops the rest.
  */
-class SourceCheckingSession extends Session {
+const SENDS_PER_READ = 32;
+
+/**
+ * A net-ping session made to cost little per echo at thousands of echoes per second, and stricter:
+ *  - It accepts an echo reply only from the address that was pinged: net-ping matches replies on
+ *    (identifier, sequence) alone, so a stray or late reply from another host could otherwise mark
+ *    the wrong target reachable.
+ *  - It sends at once (sendto on the non-blocking socket) instead of through raw-socket's queue,
+ *    which waits for a writable event per packet: one event-loop turn and one epoll_wait per echo.
+ *    Only when the socket would block does a packet take that queue.
+ *  - It reads every datagram waiting when the socket is readable, not one per readable event.
+ *  - Timeouts run from one timer per timeout length over a FIFO of requests, not one timer per echo.
+ */
+class IcmpSession extends Session {
   /** Source address of the packet being matched (set just before net-ping calls fromBuffer). */
   private packetSource = '';
+  private reading = false;
+  private sendsSinceRead = 0;
+  private readonly expiries = new RequestExpiries((request) => {
+    // A request answered (or flushed) before its deadline is no longer in reqs.
+    if (this.reqs[request.id] === request) this.onTimeout(request);
+  });
+  private readonly onDatagram = (buffer: Buffer, bytes: number, source: string): void => {
+    this.onSocketMessage(buffer.subarray(0, bytes), source);
+  };
+
+  override close(): this {
+    this.expiries.clear();
+    return super.close();
+  }
+
+  protected override send(request: PendingRequest): void {
+    const socket = this.getSocket();
+    if (socket.recvPaused) socket.resumeRecv();
+    try {
+      socket.wrap.send(request.buffer, 0, request.buffer.length, request.target, IGNORE_BYTES);
+    } catch (err) {
+      if ((err as Error).message === WOULD_BLOCK) return super.send(request);
+      return this.onSocketSend(request, err as Error);
+    }
+    this.onSocketSend(request, null);
+    if (++this.sendsSinceRead >= SENDS_PER_READ && !this.reading) this.readWaiting();
+  }
+
+  protected override onSocketSend(request: PendingRequest, error: Error | null): void {
+    if (!error) return this.expiries.add(request, request.timeout);
+    this.reqRemove(request.id);
+    request.callback(error, request.target);
+  }
 
   protected override onSocketMessage(buffer: Buffer, source: string): void {
     this.packetSource = source;
     super.onSocketMessage(buffer, source);
+    if (!this.reading) this.readWaiting();
   }
 
   protected override fromBuffer(buffer: Buffer): PendingRequest | null | undefined {
@@ -43,10 +98,108 @@ class SourceCheckingSession extends Session {
     if (request && ECHO_REPLY_TYPES.has(request.type ?? -1) && request.target !== this.packetSource) return null;
     return request;
   }
+
+  /**
+   * Reads the datagrams that arrived behind the one raw-socket delivered, until the socket would
+   * block. Another receive error is the session's error, as raw-socket would report it.
+   */
+  private readWaiting(): void {
+    this.reading = true;
+    this.sendsSinceRead = 0;
+    // The would-block Error ends every batch: without a stack trace it costs next to nothing.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      const socket = this.getSocket();
+      for (let reads = 0; reads < MAX_READS_PER_EVENT; reads++) socket.wrap.recv(socket.buffer, this.onDatagram);
+    } catch (err) {
+      // As raw-socket reports a failed read: the session's error handler replaces the session.
+      if ((err as Error).message !== WOULD_BLOCK) this.emit('error', err);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+      this.reading = false;
+    }
+  }
+}
+
+/**
+ * Requests waiting for their timeout: one FIFO per timeout length, so that deadlines are in order,
+ * behind one timer for its head. A request answered meanwhile stays queued until its deadline
+ * (`expire` then ignores it): cheaper than finding it.
+ */
+class RequestExpiries {
+  private readonly queues = new Map<number, ExpiryQueue>();
+
+  constructor(private readonly expire: (request: PendingRequest) => void) {}
+
+  add(request: PendingRequest, timeoutMs: number): void {
+    let queue = this.queues.get(timeoutMs);
+    if (!queue) {
+      queue = new ExpiryQueue(this.expire);
+      this.queues.set(timeoutMs, queue);
+    }
+    queue.push(request, performance.now() + timeoutMs);
+  }
+
+  clear(): void {
+    for (const queue of this.queues.values()) queue.clear();
+    this.queues.clear();
+  }
+}
+
+class ExpiryQueue {
+  private requests: (PendingRequest | undefined)[] = [];
+  private deadlines: number[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly expire: (request: PendingRequest) => void) {}
+
+  push(request: PendingRequest, deadline: number): void {
+    this.requests.push(request);
+    this.deadlines.push(deadline);
+    if (!this.timer) this.arm();
+  }
+
+  clear(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.requests = [];
+    this.deadlines = [];
+    this.head = 0;
+  }
+
+  private arm(): void {
+    this.timer = setTimeout(this.onTimer, Math.max(0, this.deadlines[this.head]! - performance.now()));
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    const now = performance.now();
+    while (this.head < this.deadlines.length && this.deadlines[this.head]! <= now) {
+      const request = this.requests[this.head]!;
+      this.requests[this.head] = undefined;
+      this.head += 1;
+      this.expire(request);
+    }
+    if (this.head === this.deadlines.length) {
+      this.requests = [];
+      this.deadlines = [];
+      this.head = 0;
+      return;
+    }
+    // Drop the expired part once it is most of the arrays.
+    if (this.head > 1024 && this.head * 2 > this.deadlines.length) {
+      this.requests = this.requests.slice(this.head);
+      this.deadlines = this.deadlines.slice(this.head);
+      this.head = 0;
+    }
+    this.arm();
+  };
 }
 
 interface PingSession {
-  session: SourceCheckingSession;
+  session: IcmpSession;
   /** False once the raw socket failed or closed; the session is then replaced. */
   open: boolean;
 }
@@ -93,9 +246,12 @@ export class IcmpPinger {
       ...(error === undefined ? {} : { error }),
     });
     return new Promise((resolve) => {
-      let session: SourceCheckingSession;
+      const family = isIP(address);
+      // raw-socket's own check, which the direct send in IcmpSession skips.
+      if (family === 0) return resolve(outcome('error', `not an IP address: ${address}`));
+      let session: IcmpSession;
       try {
-        session = this.sessionFor(isIP(address) === 6 ? 6 : 4);
+        session = this.sessionFor(family === 6 ? 6 : 4);
       } catch (err) {
         return resolve(outcome('error', (err as Error).message));
       }
@@ -122,7 +278,7 @@ export class IcmpPinger {
     }
   }
 
-  private sessionFor(family: 4 | 6): SourceCheckingSession {
+  private sessionFor(family: 4 | 6): IcmpSession {
     if (this.closed) throw new Error('ICMP pinger closed');
     const list = this.sessions.get(family)!;
     let best: PingSession | undefined;
@@ -142,9 +298,9 @@ export class IcmpPinger {
       retries: 0,
       sessionId,
     };
-    let session: SourceCheckingSession;
+    let session: IcmpSession;
     try {
-      session = new SourceCheckingSession(options);
+      session = new IcmpSession(options);
     } catch (err) {
       const message = (err as Error).message;
       if (PERMISSION_MESSAGES.has(message)) {
