@@ -10,7 +10,7 @@
 // per probe, peak RSS; then the ratios of CPU per probe. Wall time with dropped targets is mostly
 // timeout waits, not a rate: fping sends a target's rounds 1 ms apart and waits one timeout for all,
 // the engine never has two probes of one target in flight and so waits one timeout per round.
-// Run: [SWEEP_PREFIX=command] bench/probe-run.sh compare [icmpTargets=3000] [tcpTargets=10000] [rounds=3] [concurrency=512]
+// Run: [SWEEP_PREFIX=command] [SWEEP_NODE_FLAGS=flags] bench/probe-run.sh compare [icmpTargets=3000] [tcpTargets=10000] [rounds=3] [concurrency=512]
 //      (tcpTargets 0 skips TCP)
 import { execFile, spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -142,7 +142,8 @@ async function sweepInChild(side: ProbeMode | 'pinger', addresses: string[], rou
   const file = `.tmp/bench/targets-${side}.txt`;
   await writeFile(file, addresses.join('\n'));
   // SWEEP_PREFIX runs the side under a profiler, e.g. "perf stat -e task-clock,raw_syscalls:sys_enter" (its report goes to stderr).
-  const command = [...(process.env.SWEEP_PREFIX?.split(' ') ?? []), process.execPath, ...process.execArgv, process.argv[1]!, 'sweep', side, file, String(rounds), String(concurrency)];
+  // SWEEP_NODE_FLAGS: node flags for the side, e.g. the manifest's (V8 flags are not allowed in NODE_OPTIONS).
+  const command = [...(process.env.SWEEP_PREFIX?.split(' ') ?? []), process.execPath, ...(process.env.SWEEP_NODE_FLAGS?.split(' ') ?? []), ...process.execArgv, process.argv[1]!, 'sweep', side, file, String(rounds), String(concurrency)];
   const { stdout, stderr } = await promisify(execFile)(command[0]!, command.slice(1), { maxBuffer: 1 << 20 });
   if (process.env.SWEEP_PREFIX) process.stderr.write(`${side}:${stderr}`);
   await rm(file);
