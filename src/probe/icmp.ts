@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
 import { NetworkProtocol, RequestTimedOutError, Session, type PendingRequest, type SessionOptions } from 'net-ping';
 import type { Logger } from '../log.js';
+import { Expiries } from './expiries.js';
 import { timeoutResult, type ProbeOutcome, type ProbeResult } from './outcome.js';
 
 /** Raised when raw ICMP sockets cannot be opened (no CAP_NET_RAW): the engine falls back or refuses to start. */
@@ -55,7 +56,7 @@ class IcmpSession extends Session {
   private packetSource = '';
   private reading = false;
   private sendsSinceRead = 0;
-  private readonly expiries = new RequestExpiries((request) => {
+  private readonly expiries = new Expiries<PendingRequest>((request) => {
     // A request answered (or flushed) before its deadline is no longer in reqs.
     if (this.reqs[request.id] === request) this.onTimeout(request);
   });
@@ -120,82 +121,6 @@ class IcmpSession extends Session {
       this.reading = false;
     }
   }
-}
-
-/**
- * Requests waiting for their timeout: one FIFO per timeout length, so that deadlines are in order,
- * behind one timer for its head. A request answered meanwhile stays queued until its deadline
- * (`expire` then ignores it): cheaper than finding it.
- */
-class RequestExpiries {
-  private readonly queues = new Map<number, ExpiryQueue>();
-
-  constructor(private readonly expire: (request: PendingRequest) => void) {}
-
-  add(request: PendingRequest, timeoutMs: number): void {
-    let queue = this.queues.get(timeoutMs);
-    if (!queue) {
-      queue = new ExpiryQueue(this.expire);
-      this.queues.set(timeoutMs, queue);
-    }
-    queue.push(request, performance.now() + timeoutMs);
-  }
-
-  clear(): void {
-    for (const queue of this.queues.values()) queue.clear();
-    this.queues.clear();
-  }
-}
-
-class ExpiryQueue {
-  private requests: (PendingRequest | undefined)[] = [];
-  private deadlines: number[] = [];
-  private head = 0;
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(private readonly expire: (request: PendingRequest) => void) {}
-
-  push(request: PendingRequest, deadline: number): void {
-    this.requests.push(request);
-    this.deadlines.push(deadline);
-    if (!this.timer) this.arm();
-  }
-
-  clear(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.requests = [];
-    this.deadlines = [];
-    this.head = 0;
-  }
-
-  private arm(): void {
-    this.timer = setTimeout(this.onTimer, Math.max(0, this.deadlines[this.head]! - performance.now()));
-  }
-
-  private readonly onTimer = (): void => {
-    this.timer = undefined;
-    const now = performance.now();
-    while (this.head < this.deadlines.length && this.deadlines[this.head]! <= now) {
-      const request = this.requests[this.head]!;
-      this.requests[this.head] = undefined;
-      this.head += 1;
-      this.expire(request);
-    }
-    if (this.head === this.deadlines.length) {
-      this.requests = [];
-      this.deadlines = [];
-      this.head = 0;
-      return;
-    }
-    // Drop the expired part once it is most of the arrays.
-    if (this.head > 1024 && this.head * 2 > this.deadlines.length) {
-      this.requests = this.requests.slice(this.head);
-      this.deadlines = this.deadlines.slice(this.head);
-      this.head = 0;
-    }
-    this.arm();
-  };
 }
 
 interface PingSession {
