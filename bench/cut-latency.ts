@@ -2,9 +2,10 @@
 // the controller, 4 "pods". Each round cuts one pod's link and measures the time until the synced
 // EndpointSlice no longer contains it (watched, not polled), then restores the link and measures
 // the time until the endpoint is back. Also counts API writes per change from the watch streams.
-// Each change is split at the deciding agent's verdict: the quorum needs 2 of the 3 agents, so the
-// second agent whose engine logged "target reachability changed" for the address decides (its log
-// line's time is when that probe result was recorded). Probe physics: cut (or restore) → that
+// Each change is split at the deciding agent's verdict, from the agents' "target reachability changed"
+// log lines (their time is when that probe result was recorded): the quorum needs 2 of the 3 agents,
+// so a cut is decided by the second agent to log unreachable; a restore, with u agents holding the
+// address unreachable, by the (u − 1)-th to log reachable. Probe physics: cut (or restore) → that
 // verdict; pipeline: verdict → its ProbeReport write seen on a watch → ServiceImport annotation seen
 // → the slice seen without (or with) the address. Percentiles need ≥ 100 changes; with fewer the
 // summary gives the median and "max of N".
@@ -100,40 +101,46 @@ try {
   const recover: ChangeTimes[] = [];
   const before = { ...writes };
   const firstAfter = (times: readonly number[], after: number): number => times.find((t) => t >= after) ?? NaN;
-  /** Times of one change, once the slice shows it: the second agent verdict (log), then the first writes after it. */
-  const changeTimes = (start: number, slice: number, address: string, current: 'reachable' | 'unreachable'): ChangeTimes => {
-    const verdicts = HOSTS.map((host) => {
+  /** When each agent logged `current` for `address` at or after `since` (Infinity: not logged), earliest first. */
+  const verdicts = (address: string, current: 'reachable' | 'unreachable', since: number): Array<{ host: string; time: number }> =>
+    HOSTS.map((host) => {
       // Log times are ISO strings with milliseconds.
       const time = s.agents
         .get(host)!
         .logs.filter((l) => l.msg === 'target reachability changed' && l.address === address && l.current === current)
         .map((l) => Date.parse(l.time as string))
-        .find((t) => t >= start);
+        .find((t) => t >= since);
       return { host, time: time ?? Infinity };
     }).sort((x, y) => x.time - y.time);
-    const deciding = verdicts[QUORUM - 1]!;
-    return {
-      start,
-      verdict: deciding.time,
-      report: firstAfter(reportSeen.get(s.nodeNames[deciding.host]!) ?? [], deciding.time),
-      serviceImport: firstAfter(serviceImportSeen, deciding.time),
-      slice,
-    };
+  /** The agent whose verdict of `current` (at or after `since`) was the `rank`-th (1-based), if logged. */
+  const decidingAgent = (address: string, current: 'reachable' | 'unreachable', since: number, rank: number): { host: string; time: number } | undefined => {
+    const verdict = verdicts(address, current, since)[rank - 1];
+    return verdict && Number.isFinite(verdict.time) ? verdict : undefined;
   };
+  /** Times of one change, once the slice shows it: the deciding agent verdict (log), then the first writes after it. */
+  const changeTimes = (start: number, slice: number, deciding: { host: string; time: number } | undefined): ChangeTimes => ({
+    start,
+    verdict: deciding?.time ?? NaN,
+    report: deciding ? firstAfter(reportSeen.get(s.nodeNames[deciding.host]!) ?? [], deciding.time) : NaN,
+    serviceImport: deciding ? firstAfter(serviceImportSeen, deciding.time) : NaN,
+    slice,
+  });
   for (let i = 0; i < CUTS; i++) {
     const pod = `p${(i % 4) + 1}`;
     const address = s.pods[pod]!;
     // A random phase relative to the agents' probe timers.
     await new Promise((resolve) => setTimeout(resolve, Math.random() * 1000));
-    let started = Date.now();
+    const cutAt = Date.now();
     await s.topology.cutPod(pod);
     await until(() => !sliceAddresses.includes(address));
-    detect.push(changeTimes(started, Date.now(), address, 'unreachable'));
+    detect.push(changeTimes(cutAt, Date.now(), decidingAgent(address, 'unreachable', cutAt, QUORUM)));
     await new Promise((resolve) => setTimeout(resolve, 1000 + Math.random() * 1000));
-    started = Date.now();
+    const restoreAt = Date.now();
     await s.topology.restorePod(pod);
     await until(() => sliceAddresses.includes(address));
-    recover.push(changeTimes(started, Date.now(), address, 'reachable'));
+    // With u agents holding the address unreachable, the (u − quorum + 1)-th reachable verdict leaves fewer than a quorum.
+    const unreachableAgents = verdicts(address, 'unreachable', cutAt).filter((v) => v.time < restoreAt).length;
+    recover.push(changeTimes(restoreAt, Date.now(), decidingAgent(address, 'reachable', restoreAt, unreachableAgents - QUORUM + 1)));
     // Let every agent's view settle before the next cut.
     for (;;) {
       const reports = await Promise.all(HOSTS.map((h) => s.report(h)));
@@ -146,8 +153,10 @@ try {
   for (const request of requests) request.abort();
   const changes = CUTS * 2;
   const parts = (label: string, times: ChangeTimes[]): void => {
-    const part = (from: keyof ChangeTimes, to: keyof ChangeTimes): number[] => times.map((t) => t[to] - t[from]);
-    console.log(`${label}`);
+    // A change whose deciding verdict or write was not found (NaN) is left out of that part, and counted.
+    const part = (from: keyof ChangeTimes, to: keyof ChangeTimes): number[] => times.map((t) => t[to] - t[from]).filter((v) => Number.isFinite(v));
+    const unmatched = times.filter((t) => !Number.isFinite(t.verdict) || !Number.isFinite(t.report) || !Number.isFinite(t.serviceImport)).length;
+    console.log(`${label}${unmatched ? ` (${unmatched} of ${times.length} without a deciding verdict or write found: left out of the split)` : ''}`);
     console.log(`  total (start -> slice):                 ${summary(part('start', 'slice'))}`);
     console.log(`  probe physics (start -> verdict):      ${summary(part('start', 'verdict'))}`);
     console.log(`  pipeline (verdict -> slice):           ${summary(part('verdict', 'slice'))}`);
