@@ -1,13 +1,17 @@
-// The probe engine against standard tools, in the same run and over the same targets:
-//  - ICMP: the engine (mode icmp) vs fping, addresses in a second namespace (probe-run.sh sets it up);
-//  - TCP: the engine vs Prometheus' blackbox_exporter (tcp_connect module), driven at the same concurrency,
+// The probe engine against standard tools on equal work: the same targets, each probed exactly
+// `rounds` times by every side, in the same run, once with no dropped target and once with 5% dropped.
+//  - ICMP: the engine (mode icmp), the bare IcmpPinger (no engine) and fping, addresses in a second
+//    namespace (probe-run.sh sets it up);
+//  - TCP: the engine vs Prometheus' blackbox_exporter (tcp_connect module) at the same concurrency,
 //    loopback targets as in probe-engine.ts.
-// Each side probes every target at least `rounds` times (timeout 1000 ms) as fast as it can; the
-// duration is until the last target had its rounds. Printed per side: duration, probes/s, CPU seconds
-// and µs per probe, peak RSS; then the ratios of probes/s, CPU per probe and RSS. Durations are not
-// compared: the engine never has two probes of one target in flight, so a dropped target needs
-// `rounds` × timeout, while fping sends a target's rounds 1 ms apart and waits for one timeout.
-// Run: bench/probe-run.sh compare [icmpTargets=3000] [tcpTargets=10000] [rounds=3] [concurrency=512]
+// The engine runs `rounds` start/stop cycles with failureThreshold 1, successThreshold 1 and a long
+// interval: each cycle probes every target once, at once (no fast re-probes, no second interval).
+// Printed per side: probes (checked to be targets × rounds), wall time, probes/s, CPU seconds and µs
+// per probe, peak RSS; then the ratios of CPU per probe. Wall time with dropped targets is mostly
+// timeout waits, not a rate: fping sends a target's rounds 1 ms apart and waits one timeout for all,
+// the engine never has two probes of one target in flight and so waits one timeout per round.
+// Run: [SWEEP_PREFIX=command] [SWEEP_NODE_FLAGS=flags] bench/probe-run.sh compare [icmpTargets=3000] [tcpTargets=10000] [rounds=3] [concurrency=512]
+//      (tcpTargets 0 skips TCP)
 import { execFile, spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -15,13 +19,16 @@ import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { Registry } from 'prom-client';
 import { createLogger } from '../src/log.js';
-import { NETWORK_PROBERS, ProbeEngine, type ProbeMode, type Probers } from '../src/probe/index.js';
+import { IcmpPinger, NETWORK_PROBERS, ProbeEngine, type ProbeMode, type Probers } from '../src/probe/index.js';
 import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
 
 const TIMEOUT_MS = 1000;
 const TCP_PORT = 8080;
-const UNREACHABLE_SHARE = 0.05;
+/** Shares of dropped targets: every run compares without and with targets that time out. */
+const DROPPED_SHARES = [0, 0.05];
 const EXPORTER_ADDRESS = '127.0.0.1:19115';
+/** An interval no cycle reaches: after its one probe a target is not due again before stop(). */
+const NEVER_AGAIN_MS = 3_600_000;
 
 interface Figures {
   name: string;
@@ -37,8 +44,8 @@ interface Figures {
  * ICMP targets in the namespace probe-run.sh creates: it answers for 10.233.97.0–10.233.110.255 and
  * drops 10.233.111.0/24, so a share of them times out.
  */
-function icmpAddresses(count: number): string[] {
-  const dropped = Math.round(count * UNREACHABLE_SHARE);
+function icmpAddresses(count: number, droppedShare: number): string[] {
+  const dropped = Math.round(count * droppedShare);
   if (count - dropped > 14 * 254 || dropped > 254) throw new RangeError(`at most ${14 * 254} answering and 254 dropped ICMP targets`);
   const at = (n: number): string => `10.233.${97 + Math.floor(n / 254)}.${(n % 254) + 1}`;
   const up = Array.from({ length: count - dropped }, (_, n) => at(n));
@@ -48,27 +55,22 @@ function icmpAddresses(count: number): string[] {
 
 /**
  * One side of a comparison, run in a child process of its own (so its CPU and RSS are its own): the
- * engine with intervalMs 1 and fastIntervalMs 0, so every target is due again as soon as its probe
- * ends and the pool is the only limit; done when every target was probed `rounds` times.
+ * engine, `rounds` times started and stopped. Thresholds 1/1 settle every target on its first probe,
+ * and random 0 with a long interval makes every target due at start and not again before stop(),
+ * so each cycle is exactly one probe per target through the engine's whole path (scheduler, pool,
+ * hysteresis, metrics).
  */
 async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number, concurrency: number): Promise<void> {
-  const perTarget = new Map<string, number>();
   let probes = 0;
   let answered = 0;
-  let covered = 0;
-  let done!: () => void;
-  const finished = new Promise<void>((resolve) => (done = resolve));
-  const count = (address: string, result: string): void => {
+  const count = (result: string): void => {
     probes += 1;
     if (result === 'success' || result === 'refused') answered += 1;
-    const seen = (perTarget.get(address) ?? 0) + 1;
-    perTarget.set(address, seen);
-    if (seen === rounds && ++covered === addresses.length) done();
   };
   const probers: Probers = {
     tcp: async (...args) => {
       const outcome = await NETWORK_PROBERS.tcp(...args);
-      count(args[0], outcome.result);
+      count(outcome.result);
       return outcome;
     },
     openIcmp: (logger) => {
@@ -76,7 +78,7 @@ async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number,
       return {
         ping: async (address, timeoutMs) => {
           const outcome = await icmp.ping(address, timeoutMs);
-          count(address, outcome.result);
+          count(outcome.result);
           return outcome;
         },
         close: () => icmp.close(),
@@ -84,28 +86,66 @@ async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number,
     },
   };
   const engine = new ProbeEngine(
-    { intervalMs: 1, fastIntervalMs: 0, timeoutMs: TIMEOUT_MS, concurrency, mode, icmpUnavailable: 'fail', allowCidrs: ['127.0.0.0/8', '10.233.96.0/20'] },
-    { logger: createLogger({ level: 'warn' }), registry: new Registry(), probers },
+    {
+      intervalMs: NEVER_AGAIN_MS,
+      fastIntervalMs: 0,
+      failureThreshold: 1,
+      successThreshold: 1,
+      timeoutMs: TIMEOUT_MS,
+      concurrency,
+      mode,
+      icmpUnavailable: 'fail',
+      allowCidrs: ['127.0.0.0/8', '10.233.96.0/20'],
+    },
+    { logger: createLogger({ level: 'warn' }), registry: new Registry(), probers, random: () => 0 },
   );
   engine.setTargets(addresses.map((address) => ({ address, ports: mode === 'tcp' ? [TCP_PORT] : [], owners: ['bench/svc'] })));
   const cpuStart = process.cpuUsage();
   const started = performance.now();
-  await engine.start();
-  await finished;
+  for (let round = 0; round < rounds; round++) {
+    await engine.start();
+    await engine.firstRoundComplete();
+    await engine.stop();
+  }
   const seconds = (performance.now() - started) / 1000;
   const cpuS = ownCpuSeconds(cpuStart);
-  await engine.stop();
+  if (probes !== addresses.length * rounds) throw new Error(`engine made ${probes} probes, not ${addresses.length * rounds}`);
   const figures: Figures = { name: `engine ${mode}`, probes, seconds, cpuS, rssMb: peakRssMb(), answered };
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
 
-/** Runs engineSweep in a child process (this file with `sweep` arguments) and reads its figures. */
-async function engineInChild(mode: ProbeMode, addresses: string[], rounds: number, concurrency: number): Promise<Figures> {
-  const file = `.tmp/bench/targets-${mode}.txt`;
+/** The bare IcmpPinger, no engine: every target `rounds` times, `concurrency` pings in flight (a child process too). */
+async function pingerSweep(addresses: string[], rounds: number, concurrency: number): Promise<void> {
+  const pinger = new IcmpPinger(createLogger({ level: 'warn' }));
+  const total = addresses.length * rounds;
+  let next = 0;
+  let answered = 0;
+  const cpuStart = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const outcome = await pinger.ping(addresses[next++ % addresses.length]!, TIMEOUT_MS);
+        if (outcome.result === 'success') answered += 1;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const cpuS = ownCpuSeconds(cpuStart);
+  pinger.close();
+  const figures: Figures = { name: 'IcmpPinger alone', probes: total, seconds, cpuS, rssMb: peakRssMb(), answered };
+  process.stdout.write(`${JSON.stringify(figures)}\n`);
+}
+
+/** Runs engineSweep or pingerSweep in a child process (this file with `sweep` arguments) and reads its figures. */
+async function sweepInChild(side: ProbeMode | 'pinger', addresses: string[], rounds: number, concurrency: number): Promise<Figures> {
+  const file = `.tmp/bench/targets-${side}.txt`;
   await writeFile(file, addresses.join('\n'));
-  const { stdout } = await promisify(execFile)(process.execPath, [process.argv[1]!, 'sweep', mode, file, String(rounds), String(concurrency)], {
-    maxBuffer: 1 << 20,
-  });
+  // SWEEP_PREFIX runs the side under a profiler, e.g. "perf stat -e task-clock,raw_syscalls:sys_enter" (its report goes to stderr).
+  // SWEEP_NODE_FLAGS: node flags for the side, e.g. the manifest's (V8 flags are not allowed in NODE_OPTIONS).
+  const command = [...(process.env.SWEEP_PREFIX?.split(' ') ?? []), process.execPath, ...(process.env.SWEEP_NODE_FLAGS?.split(' ') ?? []), ...process.execArgv, process.argv[1]!, 'sweep', side, file, String(rounds), String(concurrency)];
+  const { stdout, stderr } = await promisify(execFile)(command[0]!, command.slice(1), { maxBuffer: 1 << 20 });
+  if (process.env.SWEEP_PREFIX) process.stderr.write(`${side}:${stderr}`);
   await rm(file);
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Figures;
 }
@@ -201,47 +241,53 @@ async function blackbox(addresses: string[], rounds: number, concurrency: number
 
 function row(f: Figures): string {
   const perProbeUs = (f.cpuS * 1e6) / f.probes;
-  return `${f.name.padEnd(18)} ${String(f.probes).padStart(7)} probes (${f.answered} answered) in ${f.seconds.toFixed(2)} s: ${(f.probes / f.seconds).toFixed(0).padStart(6)} probes/s, CPU ${f.cpuS.toFixed(2)} s (${perProbeUs.toFixed(0)} µs/probe), peak RSS ${f.rssMb.toFixed(0)} MB`;
+  return `${f.name.padEnd(18)} ${String(f.probes).padStart(7)} probes (${f.answered} answered) in ${f.seconds.toFixed(2)} s: ${(f.probes / f.seconds).toFixed(0).padStart(6)} probes/s, CPU ${f.cpuS.toFixed(2)} s (${perProbeUs.toFixed(1)} µs/probe), peak RSS ${f.rssMb.toFixed(0)} MB`;
 }
 
-function ratios(engine: Figures, tool: Figures): string {
-  const rate = (f: Figures): number => f.probes / f.seconds;
+function ratios(side: Figures, tool: Figures): string {
   const cpu = (f: Figures): number => f.cpuS / f.probes;
-  return `engine/${tool.name}: probes/s ×${(rate(engine) / rate(tool)).toFixed(2)}, CPU per probe ×${(cpu(engine) / cpu(tool)).toFixed(2)}, peak RSS ×${(engine.rssMb / tool.rssMb).toFixed(2)}`;
+  return `${side.name}/${tool.name}: CPU per probe ×${(cpu(side) / cpu(tool)).toFixed(1)}, wall time ×${(side.seconds / tool.seconds).toFixed(2)}, peak RSS ×${(side.rssMb / tool.rssMb).toFixed(1)}`;
 }
 
 async function main(): Promise<void> {
   const [icmpCount = 3000, tcpCount = 10_000, rounds = 3, concurrency = 512] = process.argv.slice(2).map(Number);
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
-  console.log(`rounds ${rounds}, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}, ${UNREACHABLE_SHARE * 100}% of targets dropped; load average at start ${load}`);
+  console.log(`every target probed exactly ${rounds} times by each side, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}; load average at start ${load}`);
 
-  const icmpTargets = icmpAddresses(icmpCount);
-  const icmpEngine = await engineInChild('icmp', icmpTargets, rounds, concurrency);
-  const icmpTool = await fping(icmpTargets, rounds);
-  console.log(`\nICMP, ${icmpCount} targets in a namespace`);
-  console.log(row(icmpEngine));
-  console.log(row(icmpTool));
-  console.log(ratios(icmpEngine, icmpTool));
+  for (const droppedShare of DROPPED_SHARES) {
+    const icmpTargets = icmpAddresses(icmpCount, droppedShare);
+    const icmpEngine = await sweepInChild('icmp', icmpTargets, rounds, concurrency);
+    const icmpPinger = await sweepInChild('pinger', icmpTargets, rounds, concurrency);
+    const icmpTool = await fping(icmpTargets, rounds);
+    console.log(`\nICMP, ${icmpCount} targets in a namespace, ${droppedShare * 100}% dropped`);
+    for (const side of [icmpEngine, icmpPinger, icmpTool]) console.log(row(side));
+    console.log(ratios(icmpEngine, icmpTool));
+    console.log(ratios(icmpPinger, icmpTool));
+  }
 
-  const { reachable, unreachable } = benchAddresses(tcpCount, UNREACHABLE_SHARE);
-  const tcpTargets = [...reachable, ...unreachable];
+  if (tcpCount === 0) return;
   const listener = await startListener(TCP_PORT);
   try {
-    const tcpEngine = await engineInChild('tcp', tcpTargets, rounds, concurrency);
-    const { exporter, driverCpuS } = await blackbox(tcpTargets, rounds, concurrency);
-    console.log(`\nTCP connect, ${tcpCount} targets on loopback`);
-    console.log(row(tcpEngine));
-    console.log(`${row(exporter)} (+ ${driverCpuS.toFixed(2)} s CPU in our HTTP driver)`);
-    console.log(ratios(tcpEngine, exporter));
+    for (const droppedShare of DROPPED_SHARES) {
+      const { reachable, unreachable } = benchAddresses(tcpCount, droppedShare);
+      const tcpTargets = [...reachable, ...unreachable];
+      const tcpEngine = await sweepInChild('tcp', tcpTargets, rounds, concurrency);
+      const { exporter, driverCpuS } = await blackbox(tcpTargets, rounds, concurrency);
+      console.log(`\nTCP connect, ${tcpCount} targets on loopback, ${droppedShare * 100}% dropped`);
+      console.log(row(tcpEngine));
+      console.log(`${row(exporter)} (+ ${driverCpuS.toFixed(2)} s CPU in our HTTP driver)`);
+      console.log(ratios(tcpEngine, exporter));
+    }
   } finally {
     listener.kill();
   }
 }
 
 if (process.argv[2] === 'sweep') {
-  const [, mode, file, rounds, concurrency] = process.argv.slice(2);
+  const [, side, file, rounds, concurrency] = process.argv.slice(2);
   const addresses = (await readFile(file!, 'utf8')).split('\n');
-  await engineSweep(mode as ProbeMode, addresses, Number(rounds), Number(concurrency));
+  if (side === 'pinger') await pingerSweep(addresses, Number(rounds), Number(concurrency));
+  else await engineSweep(side as ProbeMode, addresses, Number(rounds), Number(concurrency));
 } else {
   await main();
 }

@@ -1,4 +1,5 @@
-// The parts of net-ping 1.2.4 (pinned) that src/probe/icmp.ts relies on, including two internals it overrides.
+// The parts of net-ping 1.2.4 (pinned) that src/probe/icmp.ts relies on, including the internals it
+// overrides (reply matching, sending, timeouts) and the raw-socket 1.8.1 socket under a session.
 declare module 'net-ping' {
   import { EventEmitter } from 'node:events';
 
@@ -16,6 +17,28 @@ declare module 'net-ping' {
     target: string;
     /** ICMP type of the message matched to this request. */
     type?: number;
+    /** The echo request packet. */
+    buffer: Buffer;
+    /** Milliseconds to wait for the reply (the session's timeout when pingHost was called). */
+    timeout: number;
+    callback: PingCallback;
+  }
+
+  /** raw-socket's native socket: sendto/recvfrom on a non-blocking raw socket, throwing strerror texts. */
+  export interface RawSocketWrap {
+    /** Sends at once; calls `sent` synchronously with the byte count. */
+    send(buffer: Buffer, offset: number, length: number, address: string, sent: (bytes: number) => void): void;
+    /** Reads one datagram into `buffer` at once; calls `received` synchronously. */
+    recv(buffer: Buffer, received: (buffer: Buffer, bytes: number, source: string) => void): void;
+  }
+
+  /** raw-socket's JS socket: `send` queues until the socket is writable, one packet per poll event. */
+  export interface RawSocket {
+    wrap: RawSocketWrap;
+    /** Receive buffer shared by every read. */
+    buffer: Buffer;
+    recvPaused: boolean;
+    resumeRecv(): this;
   }
 
   export type PingCallback = (error: Error | null, target: string, sent?: Date, received?: Date) => void;
@@ -28,6 +51,17 @@ declare module 'net-ping' {
     reqsPending: number;
     pingHost(target: string, callback: PingCallback): this;
     close(): this;
+    /** Pending requests by sequence number. */
+    protected reqs: Record<number, PendingRequest | undefined>;
+    /** Opens the raw socket if it is not open. */
+    protected getSocket(): RawSocket;
+    /** Sends a request's packet; calls onSocketSend when it went out or failed. */
+    protected send(request: PendingRequest): void;
+    /** After sending: a send error answers the request, else its timeout starts. */
+    protected onSocketSend(request: PendingRequest, error: Error | null): void;
+    /** Answers a request with RequestTimedOutError (or retries). */
+    protected onTimeout(request: PendingRequest): void;
+    protected reqRemove(id: number): PendingRequest | undefined;
     /** Finds the pending request a received packet answers (by identifier and sequence only). */
     protected fromBuffer(buffer: Buffer): PendingRequest | null | undefined;
     protected onSocketMessage(buffer: Buffer, source: string): void;
