@@ -10,7 +10,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ControlPlane, freePort } from '../test/harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '../test/harness/fixtures.js';
 import { createScenario } from '../test/harness/scenario.js';
-import type { ProbeReportSpec, ServiceImportView } from '../src/report/types.js';
+import type { ProbeReportSpec, ServiceImportView } from '../src/contract/probe-report.js';
 import { farmAddress, forEachLimited, machine, metricSum, sampleProcess, scrape, sleep } from './scale-support.js';
 
 const SERVICE_IMPORTS = Number(process.argv[2] ?? 5000);

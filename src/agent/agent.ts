@@ -22,7 +22,7 @@ import { ProbeEngine } from '../probe/engine.js';
 import { membersDigest, refusedAddresses, targetSetDigest } from '../report/coverage.js';
 import { rendezvous } from '../report/rendezvous.js';
 import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../contract/probe-report.js';
 import { reportedRtts } from '../report/rtt.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
 import { shardingMembers } from '../report/validity.js';

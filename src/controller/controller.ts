@@ -10,24 +10,15 @@ import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
 import { ConditionAnnouncer, createEventRecorder, type EventTarget } from '../kube/events.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
-import {
-  MCS_GROUP,
-  endpointSliceInformerSpec,
-  nodeInformerSpec,
-  probeReportInformerSpec,
-  serviceImportInformerSpec,
-  statusCodeOf,
-  type McsVersion,
-  type ProbeReportObject,
-  type ServiceImport,
-} from '../kube/resources.js';
+import { endpointSliceInformerSpec, nodeInformerSpec, probeReportInformerSpec, serviceImportInformerSpec, statusCodeOf, type ProbeReportObject, type ServiceImport } from '../kube/resources.js';
+import { MCS_GROUP, type McsVersion, ANNOTATION_DISCONNECTED } from '../contract/kosmos.js';
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
-import { formatAddressList, parseAddressList } from '../report/addresses.js';
+import { formatAddressList, parseAddressList } from '../contract/addresses.js';
 import { aggregate, onConfiguration, type ReconnectReason, type Verdict } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
-import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../report/types.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../contract/probe-report.js';
 import { INVALID_REPORT_REASONS, partitionReports, shardingMembers, type InvalidReport } from '../report/validity.js';
 import { keepRecentEvents } from '../status/events.js';
 import type { LastDecision, StatusSources } from '../status/routes.js';

@@ -1,12 +1,8 @@
 // The Kubernetes objects this project reads and writes: paths, list functions and minimal types.
 import * as k8s from '@kubernetes/client-node';
-import { REPORT_GROUP, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../report/types.js';
+import { MCS_GROUP, type McsVersion } from '../contract/kosmos.js';
+import { REPORT_GROUP, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../contract/probe-report.js';
 import type { InformerSpec } from './informer.js';
-
-export const MCS_GROUP = 'multicluster.x-k8s.io';
-/** Kosmos writes v1alpha1; newer clusters may serve v1beta1 only. */
-export const MCS_VERSIONS = ['v1alpha1', 'v1beta1'] as const;
-export type McsVersion = (typeof MCS_VERSIONS)[number];
 
 /** The fields of a ServiceImport this project uses. */
 export interface ServiceImport extends k8s.KubernetesObject {

@@ -2,7 +2,8 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry } from 'prom-client';
 import { ReportedProblems, type Logger } from '../log.js';
 import { StartupError } from '../startup.js';
-import { canonicalAddress, parseAllowList, type AllowList } from './address.js';
+import { parseAllowList, type AllowList } from './address.js';
+import { canonicalAddress } from '../contract/addresses.js';
 import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
@@ -12,7 +13,8 @@ import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
 import { TcpProbeThreads } from './tcp-threads.js';
-import { TargetWorker, type Target } from './worker.js';
+import { TargetWorker } from './worker.js';
+import type { Target } from '../contract/target.js';
 
 export interface ReachabilityChange {
   address: string;

@@ -1,13 +1,7 @@
+import type { Target } from '../contract/target.js';
 import { INITIAL_HEALTH, type Health } from './hysteresis.js';
 import type { RoundMember } from './rounds.js';
 import type { Planned } from './schedule.js';
-
-/** One probe target: an endpoint address, the TCP ports to try, and the ServiceImports ("namespace/name") it belongs to. */
-export interface Target {
-  address: string;
-  ports: number[];
-  owners: string[];
-}
 
 /** The per-target loop's state; the engine drives it (planned in the scheduler or probing, one probe at a time). */
 export class TargetWorker implements Planned, RoundMember {

@@ -4,7 +4,8 @@ import type { Quorum } from '../config/config.js';
 import { bucketOf, matchingBuckets, membersDigest, targetSetDigest, TARGET_SET_BUCKETS } from './coverage.js';
 import { isolatedNodes } from './isolation.js';
 import { rendezvous, type Rendezvous } from './rendezvous.js';
-import type { ProbeReportSpec, ServiceImportKey } from './types.js';
+import type { ProbeReportSpec } from '../contract/probe-report.js';
+import type { ServiceImportKey } from '../contract/kosmos.js';
 
 export interface AggregateInput {
   /** The reports of agents running the configuration in force (onConfiguration()). */

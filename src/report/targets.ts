@@ -2,15 +2,9 @@
 import { isIP } from 'node:net';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { prunedAddresses } from '../controller/prune.js';
-import type { Target } from '../probe/worker.js';
-import { addressProblem, parseAddressList } from './addresses.js';
-import {
-  ANNOTATION_ADDRESS,
-  ANNOTATION_SERVICE_IMPORT,
-  LABEL_MCS_SERVICE_NAME,
-  LABEL_SERVICE_NAME,
-  type ServiceImportKey,
-} from './types.js';
+import type { Target } from '../contract/target.js';
+import { addressProblem, parseAddressList } from '../contract/addresses.js';
+import { ANNOTATION_ADDRESS, ANNOTATION_SERVICE_IMPORT, LABEL_MCS_SERVICE_NAME, LABEL_SERVICE_NAME, type ServiceImportKey } from '../contract/kosmos.js';
 
 /** The fields of a ServiceImport (`multicluster.x-k8s.io`) that targets depend on. */
 export interface ServiceImportLike {

@@ -3,7 +3,7 @@
 // feeds it the engine's states.
 import { isDeepStrictEqual } from 'node:util';
 import type { Reachability } from '../probe/hysteresis.js';
-import type { ProbeReportSpec, ServiceImportView } from './types.js';
+import type { ProbeReportSpec, ServiceImportView } from '../contract/probe-report.js';
 
 /** The default of `minTargetsForSuspect`. */
 export const DEFAULT_MIN_TARGETS_FOR_SUSPECT = 2;

@@ -5,7 +5,7 @@ import type { Config, Quorum } from '../config/config.js';
 import { parseAllowList } from '../probe/address.js';
 import type { Verdict } from '../report/aggregate.js';
 import { rendezvous, type Rendezvous } from '../report/rendezvous.js';
-import type { ServiceImportKey } from '../report/types.js';
+import type { ServiceImportKey } from '../contract/kosmos.js';
 import { restoredAddresses, type StatusEvent } from './events.js';
 import type { NodeObservation, NodeState, ServiceImportObservation } from './observe.js';
 

@@ -4,11 +4,12 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Config } from '../config/config.js';
 import { prunedAddresses } from '../controller/prune.js';
-import { parseAddressList } from '../report/addresses.js';
+import { parseAddressList } from '../contract/addresses.js';
 import { aggregate, isLive, onConfiguration, type Aggregation } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, type ServiceImportLike } from '../report/targets.js';
-import { ANNOTATION_DISCONNECTED, type ProbeReportSpec, type ServiceImportKey } from '../report/types.js';
+import { ANNOTATION_DISCONNECTED, type ServiceImportKey } from '../contract/kosmos.js';
+import type { ProbeReportSpec } from '../contract/probe-report.js';
 import { partitionReports, shardingMembers, type NamedReport } from '../report/validity.js';
 
 /** Whether a node's report counts, as the controller decides it (the same order of checks). */

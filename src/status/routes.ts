@@ -6,7 +6,7 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { AppliedConfig } from '../config/watch.js';
 import type { ProbeReportObject, ServiceImport } from '../kube/resources.js';
 import type { Verdict } from '../report/aggregate.js';
-import type { ServiceImportKey } from '../report/types.js';
+import type { ServiceImportKey } from '../contract/kosmos.js';
 import type { Reply, Route } from '../server.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
 import type { StatusEvent } from './events.js';

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { makeServiceImport, type ServiceImportFixture } from '../harness/fixtures.js';
 export { kosmosPrune } from '../harness/fixtures.js';
 import type { ServiceImportLike } from '../../src/report/targets.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 
 export { makeEndpointSlice } from '../harness/fixtures.js';
 

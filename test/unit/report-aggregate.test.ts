@@ -4,7 +4,7 @@ import type { Quorum } from '../../src/config/config.js';
 import { aggregate, isLive, liveMembers, onConfiguration, type AggregateInput } from '../../src/report/aggregate.js';
 import { bucketOf, membersDigest, targetSetDigest } from '../../src/report/coverage.js';
 import { assignees } from '../../src/report/rendezvous.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import { ADDRESS_POOL, NOW, makeReport } from './fixtures.js';
 
 const STALE = new Date(NOW.getTime() - 60_000).toISOString();

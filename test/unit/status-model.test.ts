@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
 import { desiredSlice } from '../../src/controller/prune.js';
 import type { Verdict } from '../../src/report/aggregate.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import type { StatusEvent } from '../../src/status/events.js';
 import { buildStatus, queryStatus, RESTORED_SHOWN_MS, type StatusInput } from '../../src/status/model.js';
 import { decide, observeReports, observeServiceImports, type NodeObservation, type ServiceImportObservation } from '../../src/status/observe.js';

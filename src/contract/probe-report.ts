@@ -1,21 +1,8 @@
-// Shapes shared by the agent (writer of reports) and the controller (reader): the ProbeReport CRD
-// and the keys of the Kosmos contract (shared/CONTRACT.md).
-
-export const ANNOTATION_ADDRESS = 'kosmos.io/address';
-export const ANNOTATION_DISCONNECTED = 'kosmos.io/disconnected-address';
-export const ANNOTATION_SERVICE_IMPORT = 'kosmos.io/service-import';
-export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
-export const LABEL_MCS_SERVICE_NAME = 'multicluster.kubernetes.io/service-name';
-/** Ours, on a synced EndpointSlice: what the controller pruned, so it can restore it exactly. */
-export const ANNOTATION_PRUNED = 'epsprobe.kosmos.io/pruned-endpoints';
-
+// The ProbeReport CRD (group epsprobe.kosmos.io): written by the agent, read by the controller.
 export const REPORT_GROUP = 'epsprobe.kosmos.io';
 export const REPORT_VERSION = 'v1alpha1';
 export const REPORT_PLURAL = 'probereports';
 export const REPORT_KIND = 'ProbeReport';
-
-/** `namespace/name` of a ServiceImport. */
-export type ServiceImportKey = string;
 
 export interface ServiceImportView {
   namespace: string;
