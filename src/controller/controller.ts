@@ -22,7 +22,7 @@ import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeRep
 import { INVALID_REPORT_REASONS, partitionReports, shardingMembers, type InvalidReport } from '../report/validity.js';
 import { keepRecentEvents } from '../status/events.js';
 import type { LastDecision, StatusSources } from '../status/routes.js';
-import { desiredSlice, missingFromSlices } from './prune.js';
+import { desiredSlice, missingFromSlices } from '../report/prune.js';
 import type { LeaderElector } from './leader.js';
 
 export interface ControllerOptions {

@@ -1,11 +1,14 @@
 // Node reports -> the disconnected addresses of each ServiceImport (the controller's decision).
 // Pure: the controller passes what it observed and the previous decision; see docs/adr/0002.
-import type { Quorum } from '../config/config.js';
 import { bucketOf, matchingBuckets, membersDigest, targetSetDigest, TARGET_SET_BUCKETS } from './coverage.js';
 import { isolatedNodes } from './isolation.js';
 import { rendezvous, type Rendezvous } from './rendezvous.js';
 import type { ProbeReportSpec } from '../contract/probe-report.js';
 import type { ServiceImportKey } from '../contract/kosmos.js';
+
+/** How many of an address's voters must see it unreachable: one, more than half, or all. */
+export const QUORUMS = ['any', 'majority', 'all'] as const;
+export type Quorum = (typeof QUORUMS)[number];
 
 export interface AggregateInput {
   /** The reports of agents running the configuration in force (onConfiguration()). */

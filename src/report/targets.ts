@@ -1,7 +1,7 @@
 // ServiceImports + their synced EndpointSlices -> the agent's probe targets (one per address).
 import { isIP } from 'node:net';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { prunedAddresses } from '../controller/prune.js';
+import { prunedAddresses } from './prune.js';
 import type { Target } from '../contract/target.js';
 import { addressProblem, parseAddressList } from '../contract/addresses.js';
 import { ANNOTATION_ADDRESS, ANNOTATION_SERVICE_IMPORT, LABEL_MCS_SERVICE_NAME, LABEL_SERVICE_NAME, type ServiceImportKey } from '../contract/kosmos.js';

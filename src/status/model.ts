@@ -1,9 +1,9 @@
 // The status model: who reaches whom and what the controller decided, as rows for the status page,
 // its JSON endpoint and the `status` command. Pure: built once from observations (buildStatus), then
 // asked for one filtered page at a time (queryStatus), so that no answer ever holds the whole cluster.
-import type { Config, Quorum } from '../config/config.js';
+import type { Config } from '../config/config.js';
+import type { Quorum, Verdict } from '../report/aggregate.js';
 import { parseAllowList } from '../probe/address.js';
-import type { Verdict } from '../report/aggregate.js';
 import { rendezvous, type Rendezvous } from '../report/rendezvous.js';
 import type { ServiceImportKey } from '../contract/kosmos.js';
 import { restoredAddresses, type StatusEvent } from './events.js';

@@ -3,7 +3,7 @@
 // holds and what was pruned from it, the last decision per ServiceImport. Pure.
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Config } from '../config/config.js';
-import { prunedAddresses } from '../controller/prune.js';
+import { prunedAddresses } from '../report/prune.js';
 import { parseAddressList } from '../contract/addresses.js';
 import { aggregate, isLive, onConfiguration, type Aggregation } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';

@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Quorum } from '../../src/config/config.js';
-import { aggregate, isLive, liveMembers, onConfiguration, type AggregateInput } from '../../src/report/aggregate.js';
+import { type Quorum, aggregate, isLive, liveMembers, onConfiguration, type AggregateInput } from '../../src/report/aggregate.js';
 import { bucketOf, membersDigest, targetSetDigest } from '../../src/report/coverage.js';
 import { assignees } from '../../src/report/rendezvous.js';
 import type { ProbeReportSpec } from '../../src/contract/probe-report.js';

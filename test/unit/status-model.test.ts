@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
-import { desiredSlice } from '../../src/controller/prune.js';
+import { desiredSlice } from '../../src/report/prune.js';
 import type { Verdict } from '../../src/report/aggregate.js';
 import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import type { StatusEvent } from '../../src/status/events.js';
