@@ -15,7 +15,7 @@ import { MCS_GROUP, type McsVersion, ANNOTATION_DISCONNECTED } from '../contract
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { formatAddressList, parseAddressList } from '../contract/addresses.js';
-import { aggregate, onConfiguration, type ReconnectReason, type Verdict } from '../report/aggregate.js';
+import { aggregate, onConfiguration, type ReconnectReason, type ServiceImportVerdict } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../contract/probe-report.js';
@@ -448,7 +448,7 @@ export class Controller {
   }
 
   /** `addresses`: all of the ServiceImport's target addresses, as this pass computed them. */
-  private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[], addresses: readonly string[]): Promise<void> {
+  private async reconcileServiceImport(si: ServiceImport, verdict: ServiceImportVerdict, slices: readonly k8s.V1EndpointSlice[], addresses: readonly string[]): Promise<void> {
     const { namespace, name } = si.metadata;
     const labels = { namespace, serviceimport: name };
     this.metrics.disconnected.set(labels, verdict.disconnected.size);

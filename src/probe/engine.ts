@@ -8,7 +8,7 @@ import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
-import { answeredRttMs, answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
+import { answeredRttMs, answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type ProbeVerdict } from './outcome.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
@@ -380,7 +380,7 @@ export class ProbeEngine {
     return tcp ? (icmp ? TCP_AND_ICMP : TCP_ONLY) : icmp ? ICMP_ONLY : NO_PROTOCOL;
   }
 
-  private record(worker: TargetWorker, verdict: Verdict, outcomes: readonly ProbeOutcome[]): void {
+  private record(worker: TargetWorker, verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[]): void {
     const { address } = worker.target;
     const now = Date.now();
     this.rounds.probed(worker);

@@ -51,7 +51,8 @@ export type ReconnectReason =
   /** No longer an address of the ServiceImport. */
   | 'removed';
 
-export interface Verdict {
+/** The aggregation's decision for one ServiceImport. */
+export interface ServiceImportVerdict {
   /** The addresses to publish in `kosmos.io/disconnected-address` and prune. */
   disconnected: Set<string>;
   /** Addresses the quorum found unreachable that the ejection cap keeps connected, sorted. */
@@ -65,7 +66,7 @@ export interface Verdict {
 }
 
 export interface Aggregation {
-  verdicts: Map<ServiceImportKey, Verdict>;
+  verdicts: Map<ServiceImportKey, ServiceImportVerdict>;
   /** Nodes whose votes the isolation guard ignores, with the reason. */
   isolated: Map<string, string>;
 }
@@ -267,7 +268,7 @@ export function aggregate(input: AggregateInput): Aggregation {
     if (quorumReached(input.quorum, kept.down + ignored.down, kept.voters + ignored.voters)) guardedAll.add(address);
   }
 
-  const verdicts = new Map<ServiceImportKey, Verdict>();
+  const verdicts = new Map<ServiceImportKey, ServiceImportVerdict>();
   for (const { key, addresses } of input.serviceImports) {
     const all = [...new Set(addresses)];
     const previous = input.previous.get(key) ?? new Set<string>();

@@ -2,7 +2,7 @@
 // its JSON endpoint and the `status` command. Pure: built once from observations (buildStatus), then
 // asked for one filtered page at a time (queryStatus), so that no answer ever holds the whole cluster.
 import type { Config } from '../config/config.js';
-import type { Quorum, Verdict } from '../report/aggregate.js';
+import type { Quorum, ServiceImportVerdict } from '../report/aggregate.js';
 import { parseAllowList } from '../probe/address.js';
 import { rendezvous, type Rendezvous } from '../report/rendezvous.js';
 import type { ServiceImportKey } from '../contract/kosmos.js';
@@ -16,7 +16,7 @@ export interface StatusInput {
   nodes: readonly NodeObservation[];
   serviceImports: readonly ServiceImportObservation[];
   /** The decision per ServiceImport (the controller's last one, or decide()'s). */
-  verdicts: ReadonlyMap<ServiceImportKey, Verdict>;
+  verdicts: ReadonlyMap<ServiceImportKey, ServiceImportVerdict>;
   /** Newest first or in any order; only the newest are shown. */
   events: readonly StatusEvent[];
 }
@@ -122,7 +122,7 @@ function hasProblem(summary: ServiceImportSummary): boolean {
 }
 
 /** The verdict used when the decision has none for a ServiceImport: the published one stays, as in the controller. */
-function verdictOf(input: StatusInput, si: ServiceImportObservation): Verdict {
+function verdictOf(input: StatusInput, si: ServiceImportObservation): ServiceImportVerdict {
   return input.verdicts.get(keyOf(si)) ?? { disconnected: new Set(si.published), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
 }
 
@@ -154,7 +154,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
     return cell('reachable');
   };
 
-  const decisionOf = (si: ServiceImportObservation, verdict: Verdict, address: string, cells: readonly Cell[]): Pick<AddressRow, 'decision' | 'why'> => {
+  const decisionOf = (si: ServiceImportObservation, verdict: ServiceImportVerdict, address: string, cells: readonly Cell[]): Pick<AddressRow, 'decision' | 'why'> => {
     const votes = cells.filter((c) => votingNames.has(c.node) && (c.state === 'reachable' || c.state === 'unreachable'));
     const down = votes.filter((c) => c.state === 'unreachable').length;
     const { quorum, maxEjectionShare } = input.config.controller;

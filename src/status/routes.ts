@@ -5,7 +5,7 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { AppliedConfig } from '../config/watch.js';
 import type { ProbeReportObject, ServiceImport } from '../kube/resources.js';
-import type { Verdict } from '../report/aggregate.js';
+import type { ServiceImportVerdict } from '../report/aggregate.js';
 import type { ServiceImportKey } from '../contract/kosmos.js';
 import type { Reply, Route } from '../server.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
@@ -18,7 +18,7 @@ import { decide, observeReports, observeServiceImports } from './observe.js';
 export interface LastDecision {
   /** Target addresses per ServiceImport, as the pass counted them. */
   addresses: ReadonlyMap<ServiceImportKey, readonly string[]>;
-  verdicts: ReadonlyMap<ServiceImportKey, Verdict>;
+  verdicts: ReadonlyMap<ServiceImportKey, ServiceImportVerdict>;
   /** Nodes whose votes the isolation guard ignored, with the reason. */
   isolated: ReadonlyMap<string, string>;
 }

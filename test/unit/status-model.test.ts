@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
 import { desiredSlice } from '../../src/report/prune.js';
-import type { Verdict } from '../../src/report/aggregate.js';
+import type { ServiceImportVerdict } from '../../src/report/aggregate.js';
 import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import type { StatusEvent } from '../../src/status/events.js';
 import { buildStatus, queryStatus, RESTORED_SHOWN_MS, type StatusInput } from '../../src/status/model.js';
@@ -20,7 +20,7 @@ function si(name: string, extra: Partial<ServiceImportObservation> = {}): Servic
   return { namespace: 'ns', name, addresses: ADDRESSES, published: new Set(), pruned: new Set(), ...extra };
 }
 
-function verdict(disconnected: string[] = [], heldBack: string[] = [], uncovered: string[] = []): Verdict {
+function verdict(disconnected: string[] = [], heldBack: string[] = [], uncovered: string[] = []): ServiceImportVerdict {
   return { disconnected: new Set(disconnected), heldBack, guarded: [], uncovered, reconnected: new Map() };
 }
 
