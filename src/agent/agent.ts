@@ -9,13 +9,8 @@ import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
 import { createEventRecorder, type EventRecorder } from '../kube/events.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
-import {
-  endpointSliceInformerSpec,
-  probeReportInformerSpec,
-  serviceImportInformerSpec,
-  type ProbeReportObject,
-  type ServiceImport,
-} from '../kube/resources.js';
+import { endpointSliceInformerSpec, probeReportInformerSpec, serviceImportInformerSpec, type ProbeReportObject } from '../kube/resources.js';
+import type { ServiceImport } from '../contract/kosmos.js';
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { ProbeEngine } from '../probe/engine.js';

@@ -1,4 +1,5 @@
 // The keys and coordinates Kosmos and this project share on Kosmos' objects (docs/kosmos.md).
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
 
 export const ANNOTATION_ADDRESS = 'kosmos.io/address';
 export const ANNOTATION_DISCONNECTED = 'kosmos.io/disconnected-address';
@@ -15,3 +16,9 @@ export type McsVersion = (typeof MCS_VERSIONS)[number];
 
 /** `namespace/name` of a ServiceImport. */
 export type ServiceImportKey = string;
+
+/** The fields of a ServiceImport this project uses. */
+export interface ServiceImport extends KubernetesObject {
+  metadata: V1ObjectMeta & { name: string; namespace: string };
+  spec?: { type?: string; ports?: Array<{ name?: string; port: number; protocol?: string }> };
+}

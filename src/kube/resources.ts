@@ -1,14 +1,8 @@
 // The Kubernetes objects this project reads and writes: paths, list functions and minimal types.
 import * as k8s from '@kubernetes/client-node';
-import { MCS_GROUP, type McsVersion } from '../contract/kosmos.js';
+import { MCS_GROUP, type McsVersion, type ServiceImport } from '../contract/kosmos.js';
 import { REPORT_GROUP, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../contract/probe-report.js';
 import type { InformerSpec } from './informer.js';
-
-/** The fields of a ServiceImport this project uses. */
-export interface ServiceImport extends k8s.KubernetesObject {
-  metadata: k8s.V1ObjectMeta & { name: string; namespace: string };
-  spec?: { type?: string; ports?: Array<{ name?: string; port: number; protocol?: string }> };
-}
 
 export interface ProbeReportObject extends k8s.KubernetesObject {
   metadata: k8s.V1ObjectMeta & { name: string };

@@ -7,8 +7,8 @@ import { prunedAddresses } from '../report/prune.js';
 import { parseAddressList } from '../contract/addresses.js';
 import { aggregate, isLive, onConfiguration, type Aggregation } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
-import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, type ServiceImportLike } from '../report/targets.js';
-import { ANNOTATION_DISCONNECTED, type ServiceImportKey } from '../contract/kosmos.js';
+import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed } from '../report/targets.js';
+import { ANNOTATION_DISCONNECTED, type ServiceImport, type ServiceImportKey } from '../contract/kosmos.js';
 import type { ProbeReportSpec } from '../contract/probe-report.js';
 import { partitionReports, shardingMembers, type NamedReport } from '../report/validity.js';
 
@@ -96,7 +96,7 @@ export function observeReports(reports: readonly NamedReport[], context: ReportC
 
 /** The ServiceImport objects and slices as this module reads them. */
 export interface ServiceImportSources {
-  serviceImports: readonly ServiceImportLike[];
+  serviceImports: readonly ServiceImport[];
   slices: readonly V1EndpointSlice[];
   namespaces: Config['namespaces'];
   /** Target addresses per ServiceImport when already known (the controller's last pass); else computed. */

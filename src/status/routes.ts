@@ -4,9 +4,9 @@
 // replica, after REBUILD_STANDBY_MS), and each request renders one page of it.
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { AppliedConfig } from '../config/watch.js';
-import type { ProbeReportObject, ServiceImport } from '../kube/resources.js';
+import type { ProbeReportObject } from '../kube/resources.js';
+import type { ServiceImport, ServiceImportKey } from '../contract/kosmos.js';
 import type { ServiceImportVerdict } from '../report/aggregate.js';
-import type { ServiceImportKey } from '../contract/kosmos.js';
 import type { Reply, Route } from '../server.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
 import type { StatusEvent } from './events.js';
