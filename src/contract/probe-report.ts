@@ -4,7 +4,8 @@ export const REPORT_VERSION = 'v1alpha1';
 export const REPORT_PLURAL = 'probereports';
 export const REPORT_KIND = 'ProbeReport';
 
-export interface ServiceImportView {
+/** One ServiceImport as a node reports it: the addresses it cannot reach or has no verdict for. */
+export interface ReportedServiceImport {
   namespace: string;
   name: string;
   /** Addresses this node judged unreachable (canonical, sorted). */
@@ -48,7 +49,7 @@ export interface ProbeReportSpec {
   suspect: boolean;
   suspectReason?: string;
   /** Per ServiceImport with unreachable or unknown addresses; every other judged address is reachable. */
-  serviceImports: ServiceImportView[];
+  serviceImports: ReportedServiceImport[];
   /** For people, not votes: last RTTs of at most MAX_REPORTED_RTTS answering targets (src/report/rtt.ts). */
   targetRtts?: TargetRtt[];
 }
