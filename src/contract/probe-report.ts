@@ -1,4 +1,6 @@
 // The ProbeReport CRD (group epsprobe.kosmos.io): written by the agent, read by the controller.
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
+
 export const REPORT_GROUP = 'epsprobe.kosmos.io';
 export const REPORT_VERSION = 'v1alpha1';
 export const REPORT_PLURAL = 'probereports';
@@ -54,10 +56,11 @@ export interface ProbeReportSpec {
   targetRtts?: TargetRtt[];
 }
 
-export interface ProbeReport {
+/** A ProbeReport object, as the agent writes it and agent and controller read it back. */
+export interface ProbeReport extends KubernetesObject {
   apiVersion: `${typeof REPORT_GROUP}/${typeof REPORT_VERSION}`;
   kind: typeof REPORT_KIND;
   /** `ownerReferences`: the report's Node, so that the garbage collector deletes the report with it. */
-  metadata: { name: string; resourceVersion?: string; uid?: string; ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string }> };
+  metadata: V1ObjectMeta & { name: string };
   spec: ProbeReportSpec;
 }

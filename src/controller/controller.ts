@@ -10,7 +10,8 @@ import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
 import { ConditionAnnouncer, createEventRecorder, type EventTarget } from '../kube/events.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
-import { endpointSliceInformerSpec, nodeInformerSpec, probeReportInformerSpec, serviceImportInformerSpec, statusCodeOf, type ProbeReportObject } from '../kube/resources.js';
+import { endpointSliceInformerSpec, nodeInformerSpec, probeReportInformerSpec, serviceImportInformerSpec, statusCodeOf } from '../kube/resources.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec } from '../contract/probe-report.js';
 import { type ServiceImport, MCS_GROUP, type McsVersion, ANNOTATION_DISCONNECTED } from '../contract/kosmos.js';
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
@@ -18,7 +19,6 @@ import { formatAddressList, parseAddressList } from '../contract/addresses.js';
 import { aggregate, onConfiguration, type ReconnectReason, type ServiceImportVerdict } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../contract/probe-report.js';
 import { INVALID_REPORT_REASONS, partitionReports, shardingMembers, type InvalidReport } from '../report/validity.js';
 import { keepRecentEvents } from '../status/events.js';
 import type { LastDecision, StatusSources } from '../status/routes.js';
@@ -47,7 +47,7 @@ class NotLeaderError extends Error {
 
 export class Controller {
   private readonly informerMetrics: InformerMetrics;
-  private readonly reports: SupervisedInformer<ProbeReportObject>;
+  private readonly reports: SupervisedInformer<ProbeReport>;
   private readonly nodes: SupervisedInformer<k8s.V1Node>;
   private readonly slices: SupervisedInformer<k8s.V1EndpointSlice>;
   private serviceImports?: SupervisedInformer<ServiceImport>;

@@ -4,11 +4,6 @@ import { MCS_GROUP, type McsVersion, type ServiceImport } from '../contract/kosm
 import { REPORT_GROUP, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../contract/probe-report.js';
 import type { InformerSpec } from './informer.js';
 
-export interface ProbeReportObject extends k8s.KubernetesObject {
-  metadata: k8s.V1ObjectMeta & { name: string };
-  spec: ProbeReport['spec'];
-}
-
 /** Objects per list request: a large cluster's full list never sits in memory as one response. */
 const LIST_PAGE_SIZE = 500;
 
@@ -56,14 +51,14 @@ export function endpointSliceInformerSpec(kc: k8s.KubeConfig): InformerSpec<k8s.
   };
 }
 
-export function probeReportInformerSpec(kc: k8s.KubeConfig): InformerSpec<ProbeReportObject> {
+export function probeReportInformerSpec(kc: k8s.KubeConfig): InformerSpec<ProbeReport> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   return {
     resource: 'probereports',
     path: `/apis/${REPORT_GROUP}/${REPORT_VERSION}/${REPORT_PLURAL}`,
     list: () =>
       listAllPages(
-        async (page) => (await custom.listClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, ...page })) as k8s.KubernetesListObject<ProbeReportObject>,
+        async (page) => (await custom.listClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, ...page })) as k8s.KubernetesListObject<ProbeReport>,
       ),
   };
 }

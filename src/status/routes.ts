@@ -4,7 +4,7 @@
 // replica, after REBUILD_STANDBY_MS), and each request renders one page of it.
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { AppliedConfig } from '../config/watch.js';
-import type { ProbeReportObject } from '../kube/resources.js';
+import type { ProbeReport } from '../contract/probe-report.js';
 import type { ServiceImport, ServiceImportKey } from '../contract/kosmos.js';
 import type { ServiceImportVerdict } from '../report/aggregate.js';
 import type { Reply, Route } from '../server.js';
@@ -26,7 +26,7 @@ export interface LastDecision {
 /** What the page reads of the controller, read-only. */
 export interface StatusSources {
   identity: string;
-  reports(): readonly ProbeReportObject[];
+  reports(): readonly ProbeReport[];
   serviceImports(): readonly ServiceImport[];
   slices(): readonly V1EndpointSlice[];
   nodeExists(name: string): boolean;
