@@ -70,7 +70,7 @@ export class Controller {
   /** Per slice, `resourceVersion|disconnected` last found already in its desired state: skipped next time. */
   private readonly settledSlices = new Map<string, string>();
   /** Conditions told by an Event when they start or change, not on each pass that still finds them. */
-  private readonly announcedHeldBack = new ConditionAnnouncer();
+  private readonly announcedEjectionCapped = new ConditionAnnouncer();
   private readonly announcedGuarded = new ConditionAnnouncer();
   private readonly announcedIsolated = new ConditionAnnouncer();
   /** Reports that cannot vote: each logged, counted and told in an Event once while it stays invalid. */
@@ -84,7 +84,7 @@ export class Controller {
     passes: Counter<'result'>;
     passDuration: Histogram;
     disconnected: Gauge<'namespace' | 'serviceimport'>;
-    heldBack: Gauge<'namespace' | 'serviceimport'>;
+    ejectionCapped: Gauge<'namespace' | 'serviceimport'>;
     missing: Gauge<'namespace' | 'serviceimport'>;
     liveReports: Gauge<'state'>;
     invalidReports: Counter<'reason'>;
@@ -137,7 +137,7 @@ export class Controller {
         labelNames: ['namespace', 'serviceimport'],
         registers: [registry],
       }),
-      heldBack: new Gauge({
+      ejectionCapped: new Gauge({
         name: `${METRIC_PREFIX}serviceimport_ejection_capped_addresses`,
         help: 'Addresses found unreachable that the ejection cap keeps in service.',
         labelNames: ['namespace', 'serviceimport'],
@@ -236,7 +236,7 @@ export class Controller {
         // Only the leader's figures mean anything.
         this.lastDecision = undefined;
         this.metrics.disconnected.reset();
-        this.metrics.heldBack.reset();
+        this.metrics.ejectionCapped.reset();
         this.metrics.missing.reset();
       }
     });
@@ -310,7 +310,7 @@ export class Controller {
     const serviceImports = this.serviceImports!.list().filter((si) => namespaceAllowed(si.metadata.namespace, this.config.namespaces));
     // Series of ServiceImports that are gone (or filtered out) disappear with the next pass.
     this.metrics.disconnected.reset();
-    this.metrics.heldBack.reset();
+    this.metrics.ejectionCapped.reset();
     this.metrics.missing.reset();
     const slices = this.slices.list();
     const now = new Date();
@@ -345,13 +345,13 @@ export class Controller {
     await Promise.all(
       serviceImports.map((si) => {
         const key = keyOf(si);
-        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
+        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), ejectionCapped: [], guarded: [], uncovered: [], reconnected: new Map() };
         return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? [], addresses.get(key) ?? []);
       }),
     );
     this.forgetDeletedSlices([...slicesByKey.values()].flat());
     const present = new Set(serviceImports.map(keyOf));
-    this.announcedHeldBack.retain(present);
+    this.announcedEjectionCapped.retain(present);
     this.announcedGuarded.retain(present);
     await this.deleteOrphans(invalid.filter((report) => report.reason === 'no-node').map((report) => report.name), now.getTime());
     this.lastDecision = { addresses, verdicts, isolated };
@@ -452,14 +452,14 @@ export class Controller {
     const { namespace, name } = si.metadata;
     const labels = { namespace, serviceimport: name };
     this.metrics.disconnected.set(labels, verdict.disconnected.size);
-    this.metrics.heldBack.set(labels, verdict.heldBack.length);
+    this.metrics.ejectionCapped.set(labels, verdict.ejectionCapped.length);
     const current = si.metadata.annotations?.[ANNOTATION_DISCONNECTED];
     const desired = formatAddressList(verdict.disconnected);
     const ref: EventTarget = { apiVersion: `${MCS_GROUP}/${this.version}`, kind: 'ServiceImport', name, namespace, uid: si.metadata.uid };
     const key = `${namespace}/${name}`;
-    const heldBack = verdict.heldBack.join(',');
-    if (this.announcedHeldBack.changed(key, heldBack)) {
-      this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${heldBack}`);
+    const ejectionCapped = verdict.ejectionCapped.join(',');
+    if (this.announcedEjectionCapped.changed(key, ejectionCapped)) {
+      this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${ejectionCapped}`);
     }
     const guarded = verdict.guarded.join(',');
     if (this.announcedGuarded.changed(key, guarded)) {

@@ -56,7 +56,7 @@ export interface ServiceImportVerdict {
   /** The addresses to publish in `kosmos.io/disconnected-address` and prune. */
   disconnected: Set<string>;
   /** Addresses the quorum found unreachable that the ejection cap keeps connected, sorted. */
-  heldBack: string[];
+  ejectionCapped: string[];
   /** Addresses that would reach the quorum only with the votes of nodes the isolation guard ignores, kept connected, sorted. */
   guarded: string[];
   /** Addresses without voters (their previous state is kept), sorted. */
@@ -302,7 +302,7 @@ export function aggregate(input: AggregateInput): Aggregation {
               : 'reachable';
       reconnected.set(address, reason);
     }
-    verdicts.set(key, { disconnected, heldBack: candidates.slice(cap).sort(), guarded, uncovered: uncovered.sort(), reconnected });
+    verdicts.set(key, { disconnected, ejectionCapped: candidates.slice(cap).sort(), guarded, uncovered: uncovered.sort(), reconnected });
   }
   return { verdicts, isolated };
 }

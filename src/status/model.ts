@@ -49,6 +49,7 @@ export interface ServiceImportSummary {
   unreachable: number;
   disconnected: number;
   pruned: number;
+  /** Addresses the ejection cap keeps in service; named as the page says it ("held back"), a /status.json field. */
   heldBack: number;
 }
 
@@ -123,7 +124,7 @@ function hasProblem(summary: ServiceImportSummary): boolean {
 
 /** The verdict used when the decision has none for a ServiceImport: the published one stays, as in the controller. */
 function verdictOf(input: StatusInput, si: ServiceImportObservation): ServiceImportVerdict {
-  return input.verdicts.get(keyOf(si)) ?? { disconnected: new Set(si.published), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
+  return input.verdicts.get(keyOf(si)) ?? { disconnected: new Set(si.published), ejectionCapped: [], guarded: [], uncovered: [], reconnected: new Map() };
 }
 
 export function buildStatus(input: StatusInput): StatusIndex {
@@ -166,7 +167,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
       const published = si.published.has(address) ? 'published as disconnected' : 'being published as disconnected';
       return { decision: 'disconnected', why: `${cause}; ${published}, not in a synced slice` };
     }
-    if (verdict.heldBack.includes(address)) {
+    if (verdict.ejectionCapped.includes(address)) {
       const cap = Math.floor(maxEjectionShare * si.addresses.length + 1e-9);
       return { decision: 'held-back', why: `${tally}, but the ejection cap (${maxEjectionShare} of ${si.addresses.length} addresses: at most ${cap}) keeps it in service` };
     }
@@ -188,7 +189,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
       unreachable: si.addresses.filter((address) => seenDown.has(address)).length,
       disconnected: verdict.disconnected.size,
       pruned,
-      heldBack: verdict.heldBack.length,
+      heldBack: verdict.ejectionCapped.length,
     };
   });
   summaries.sort((a, b) => Number(hasProblem(b)) - Number(hasProblem(a)) || (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));

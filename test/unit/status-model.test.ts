@@ -20,8 +20,8 @@ function si(name: string, extra: Partial<ServiceImportObservation> = {}): Servic
   return { namespace: 'ns', name, addresses: ADDRESSES, published: new Set(), pruned: new Set(), ...extra };
 }
 
-function verdict(disconnected: string[] = [], heldBack: string[] = [], uncovered: string[] = []): ServiceImportVerdict {
-  return { disconnected: new Set(disconnected), heldBack, guarded: [], uncovered, reconnected: new Map() };
+function verdict(disconnected: string[] = [], ejectionCapped: string[] = [], uncovered: string[] = []): ServiceImportVerdict {
+  return { disconnected: new Set(disconnected), ejectionCapped, guarded: [], uncovered, reconnected: new Map() };
 }
 
 function input(overrides: Partial<StatusInput>): StatusInput {
