@@ -13,7 +13,7 @@ import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '..
 import { createScenario } from '../test/harness/scenario.js';
 import { configVersion, parseConfig } from '../src/config/config.js';
 import { membersDigest, targetSetDigest } from '../src/report/coverage.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../src/report/types.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../src/contract/probe-report.js';
 import { describeWindow, farmAddress, forEachLimited, machine, metricSum, sampleAll, scrape, sleep } from './scale-support.js';
 
 const KWOK = process.argv[2];

@@ -12,7 +12,7 @@ import { nextDelayMs, observe, type Health } from '../src/probe/hysteresis.js';
 import { aggregate } from '../src/report/aggregate.js';
 import { membersDigest, targetSetDigest } from '../src/report/coverage.js';
 import { rendezvous } from '../src/report/rendezvous.js';
-import type { ProbeReportSpec } from '../src/report/types.js';
+import type { ProbeReportSpec } from '../src/contract/probe-report.js';
 import { buildNodeView, type TargetState } from '../src/report/view.js';
 import { machine } from './scale-support.js';
 

@@ -10,7 +10,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ControlPlane, freePort } from '../test/harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '../test/harness/fixtures.js';
 import { createScenario } from '../test/harness/scenario.js';
-import type { ProbeReportSpec, ServiceImportView } from '../src/report/types.js';
+import type { ProbeReportSpec, ReportedServiceImport } from '../src/contract/probe-report.js';
 import { farmAddress, forEachLimited, machine, metricSum, sampleProcess, scrape, sleep } from './scale-support.js';
 
 const SERVICE_IMPORTS = Number(process.argv[2] ?? 5000);
@@ -60,7 +60,7 @@ try {
   const downForAll = names.flatMap((_, i) => (i % 100 === 0 ? [i] : []));
   const downForOne = names.flatMap((_, i) => (i % 50 === 25 ? [i] : []));
   for (const [n, host] of hosts.entries()) {
-    const views: ServiceImportView[] = [
+    const views: ReportedServiceImport[] = [
       ...downForAll.map((i) => ({ namespace: s.namespace, name: names[i]!, unreachable: [addressesOf(i)[0]!] })),
       ...(n === 0 ? downForOne.map((i) => ({ namespace: s.namespace, name: names[i]!, unreachable: [addressesOf(i)[1]!] })) : []),
     ].sort((a, b) => (a.name < b.name ? -1 : 1));

@@ -9,20 +9,15 @@ import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
 import { createEventRecorder, type EventRecorder } from '../kube/events.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
-import {
-  endpointSliceInformerSpec,
-  probeReportInformerSpec,
-  serviceImportInformerSpec,
-  type ProbeReportObject,
-  type ServiceImport,
-} from '../kube/resources.js';
+import { endpointSliceInformerSpec, probeReportInformerSpec, serviceImportInformerSpec } from '../kube/resources.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION, type ProbeReport } from '../contract/probe-report.js';
+import type { ServiceImport } from '../contract/kosmos.js';
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { ProbeEngine } from '../probe/engine.js';
 import { membersDigest, refusedAddresses, targetSetDigest } from '../report/coverage.js';
 import { rendezvous } from '../report/rendezvous.js';
 import { buildTargets, syncedSliceChangeFilter } from '../report/targets.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../report/types.js';
 import { reportedRtts } from '../report/rtt.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
 import { shardingMembers } from '../report/validity.js';
@@ -54,7 +49,7 @@ const STALL_RESOLUTION_MS = 10;
 export class Agent {
   private readonly informerMetrics: InformerMetrics;
   private readonly slices: SupervisedInformer<k8s.V1EndpointSlice>;
-  private readonly reports: SupervisedInformer<ProbeReportObject>;
+  private readonly reports: SupervisedInformer<ProbeReport>;
   private readonly configWatch: ConfigWatch;
   private readonly engine: ProbeEngine;
   private readonly publisher: ReportPublisher;

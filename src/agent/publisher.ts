@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { statusCodeOf } from '../kube/resources.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { sameView, type NodeView } from '../report/view.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec, type TargetRtt } from '../report/types.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec, type TargetRtt } from '../contract/probe-report.js';
 
 type OwnerReference = NonNullable<ProbeReport['metadata']['ownerReferences']>[number];
 

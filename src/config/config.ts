@@ -2,11 +2,11 @@
 // the ConfigMap's `config.yaml`, then passed into constructors. Nothing else reads the ConfigMap.
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { canonicalJson } from '../controller/prune.js';
+import { QUORUMS, type Quorum } from '../report/aggregate.js';
+import { canonicalJson } from '../report/prune.js';
 import { parseAllowList } from '../probe/address.js';
 import { DEFAULT_PROBE_OPTIONS, type ProbeEngineOptions, type ProbeMode } from '../probe/options.js';
 
-export type Quorum = 'any' | 'majority' | 'all';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface Config {
@@ -205,7 +205,7 @@ export function parseConfig(text: string): Config {
     perTargetMetrics: field(raw, '', 'perTargetMetrics', d.perTargetMetrics, boolean),
     logLevel: field(raw, '', 'logLevel', d.logLevel, (k, v) => oneOf(k, v, LOG_LEVELS)),
     controller: {
-      quorum: field(controllerRaw, 'controller', 'quorum', d.controller.quorum, (k, v) => oneOf(k, v, ['any', 'majority', 'all'] as const)),
+      quorum: field(controllerRaw, 'controller', 'quorum', d.controller.quorum, (k, v) => oneOf(k, v, QUORUMS)),
       maxEjectionShare: field(controllerRaw, 'controller', 'maxEjectionShare', d.controller.maxEjectionShare, share),
       reportStaleAfterMs: field(controllerRaw, 'controller', 'reportStaleAfter', d.controller.reportStaleAfterMs, parseDuration),
     },

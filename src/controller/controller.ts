@@ -10,28 +10,19 @@ import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
 import { ConditionAnnouncer, createEventRecorder, type EventTarget } from '../kube/events.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
-import {
-  MCS_GROUP,
-  endpointSliceInformerSpec,
-  nodeInformerSpec,
-  probeReportInformerSpec,
-  serviceImportInformerSpec,
-  statusCodeOf,
-  type McsVersion,
-  type ProbeReportObject,
-  type ServiceImport,
-} from '../kube/resources.js';
+import { endpointSliceInformerSpec, nodeInformerSpec, probeReportInformerSpec, serviceImportInformerSpec, statusCodeOf } from '../kube/resources.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec } from '../contract/probe-report.js';
+import { type ServiceImport, MCS_GROUP, type McsVersion, ANNOTATION_DISCONNECTED } from '../contract/kosmos.js';
 import { ReportedProblems, type Logger } from '../log.js';
 import { METRIC_PREFIX } from '../metrics.js';
-import { formatAddressList, parseAddressList } from '../report/addresses.js';
-import { aggregate, onConfiguration, type ReconnectReason, type Verdict } from '../report/aggregate.js';
+import { formatAddressList, parseAddressList } from '../contract/addresses.js';
+import { aggregate, onConfiguration, type ReconnectReason, type ServiceImportVerdict } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, syncedSliceChangeFilter } from '../report/targets.js';
-import { ANNOTATION_DISCONNECTED, REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReportSpec } from '../report/types.js';
 import { INVALID_REPORT_REASONS, partitionReports, shardingMembers, type InvalidReport } from '../report/validity.js';
 import { keepRecentEvents } from '../status/events.js';
 import type { LastDecision, StatusSources } from '../status/routes.js';
-import { desiredSlice, missingFromSlices } from './prune.js';
+import { desiredSlice, missingFromSlices } from '../report/prune.js';
 import type { LeaderElector } from './leader.js';
 
 export interface ControllerOptions {
@@ -56,7 +47,7 @@ class NotLeaderError extends Error {
 
 export class Controller {
   private readonly informerMetrics: InformerMetrics;
-  private readonly reports: SupervisedInformer<ProbeReportObject>;
+  private readonly reports: SupervisedInformer<ProbeReport>;
   private readonly nodes: SupervisedInformer<k8s.V1Node>;
   private readonly slices: SupervisedInformer<k8s.V1EndpointSlice>;
   private serviceImports?: SupervisedInformer<ServiceImport>;
@@ -79,7 +70,7 @@ export class Controller {
   /** Per slice, `resourceVersion|disconnected` last found already in its desired state: skipped next time. */
   private readonly settledSlices = new Map<string, string>();
   /** Conditions told by an Event when they start or change, not on each pass that still finds them. */
-  private readonly announcedHeldBack = new ConditionAnnouncer();
+  private readonly announcedEjectionCapped = new ConditionAnnouncer();
   private readonly announcedGuarded = new ConditionAnnouncer();
   private readonly announcedIsolated = new ConditionAnnouncer();
   /** Reports that cannot vote: each logged, counted and told in an Event once while it stays invalid. */
@@ -93,7 +84,7 @@ export class Controller {
     passes: Counter<'result'>;
     passDuration: Histogram;
     disconnected: Gauge<'namespace' | 'serviceimport'>;
-    heldBack: Gauge<'namespace' | 'serviceimport'>;
+    ejectionCapped: Gauge<'namespace' | 'serviceimport'>;
     missing: Gauge<'namespace' | 'serviceimport'>;
     liveReports: Gauge<'state'>;
     invalidReports: Counter<'reason'>;
@@ -146,7 +137,7 @@ export class Controller {
         labelNames: ['namespace', 'serviceimport'],
         registers: [registry],
       }),
-      heldBack: new Gauge({
+      ejectionCapped: new Gauge({
         name: `${METRIC_PREFIX}serviceimport_ejection_capped_addresses`,
         help: 'Addresses found unreachable that the ejection cap keeps in service.',
         labelNames: ['namespace', 'serviceimport'],
@@ -245,7 +236,7 @@ export class Controller {
         // Only the leader's figures mean anything.
         this.lastDecision = undefined;
         this.metrics.disconnected.reset();
-        this.metrics.heldBack.reset();
+        this.metrics.ejectionCapped.reset();
         this.metrics.missing.reset();
       }
     });
@@ -319,7 +310,7 @@ export class Controller {
     const serviceImports = this.serviceImports!.list().filter((si) => namespaceAllowed(si.metadata.namespace, this.config.namespaces));
     // Series of ServiceImports that are gone (or filtered out) disappear with the next pass.
     this.metrics.disconnected.reset();
-    this.metrics.heldBack.reset();
+    this.metrics.ejectionCapped.reset();
     this.metrics.missing.reset();
     const slices = this.slices.list();
     const now = new Date();
@@ -354,13 +345,13 @@ export class Controller {
     await Promise.all(
       serviceImports.map((si) => {
         const key = keyOf(si);
-        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
+        const verdict = verdicts.get(key) ?? { disconnected: previous.get(key) ?? new Set<string>(), ejectionCapped: [], guarded: [], uncovered: [], reconnected: new Map() };
         return this.reconcileServiceImport(si, verdict, slicesByKey.get(key) ?? [], addresses.get(key) ?? []);
       }),
     );
     this.forgetDeletedSlices([...slicesByKey.values()].flat());
     const present = new Set(serviceImports.map(keyOf));
-    this.announcedHeldBack.retain(present);
+    this.announcedEjectionCapped.retain(present);
     this.announcedGuarded.retain(present);
     await this.deleteOrphans(invalid.filter((report) => report.reason === 'no-node').map((report) => report.name), now.getTime());
     this.lastDecision = { addresses, verdicts, isolated };
@@ -457,18 +448,18 @@ export class Controller {
   }
 
   /** `addresses`: all of the ServiceImport's target addresses, as this pass computed them. */
-  private async reconcileServiceImport(si: ServiceImport, verdict: Verdict, slices: readonly k8s.V1EndpointSlice[], addresses: readonly string[]): Promise<void> {
+  private async reconcileServiceImport(si: ServiceImport, verdict: ServiceImportVerdict, slices: readonly k8s.V1EndpointSlice[], addresses: readonly string[]): Promise<void> {
     const { namespace, name } = si.metadata;
     const labels = { namespace, serviceimport: name };
     this.metrics.disconnected.set(labels, verdict.disconnected.size);
-    this.metrics.heldBack.set(labels, verdict.heldBack.length);
+    this.metrics.ejectionCapped.set(labels, verdict.ejectionCapped.length);
     const current = si.metadata.annotations?.[ANNOTATION_DISCONNECTED];
     const desired = formatAddressList(verdict.disconnected);
     const ref: EventTarget = { apiVersion: `${MCS_GROUP}/${this.version}`, kind: 'ServiceImport', name, namespace, uid: si.metadata.uid };
     const key = `${namespace}/${name}`;
-    const heldBack = verdict.heldBack.join(',');
-    if (this.announcedHeldBack.changed(key, heldBack)) {
-      this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${heldBack}`);
+    const ejectionCapped = verdict.ejectionCapped.join(',');
+    if (this.announcedEjectionCapped.changed(key, ejectionCapped)) {
+      this.events.warning(ref, 'EjectionCapped', `ejection cap (${this.config.controller.maxEjectionShare}) keeps unreachable addresses in service: ${ejectionCapped}`);
     }
     const guarded = verdict.guarded.join(',');
     if (this.announcedGuarded.changed(key, guarded)) {

@@ -4,7 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
 import { StartupError } from '../startup.js';
 import { crdFix, retryDuringStartup } from './failures.js';
-import { MCS_GROUP, MCS_VERSIONS, type McsVersion } from './resources.js';
+import { MCS_GROUP, MCS_VERSIONS, type McsVersion } from '../contract/kosmos.js';
 
 const SERVICE_IMPORTS = 'serviceimports';
 

@@ -1,23 +1,8 @@
 // The Kubernetes objects this project reads and writes: paths, list functions and minimal types.
 import * as k8s from '@kubernetes/client-node';
-import { REPORT_GROUP, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../report/types.js';
+import { MCS_GROUP, type McsVersion, type ServiceImport } from '../contract/kosmos.js';
+import { REPORT_GROUP, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../contract/probe-report.js';
 import type { InformerSpec } from './informer.js';
-
-export const MCS_GROUP = 'multicluster.x-k8s.io';
-/** Kosmos writes v1alpha1; newer clusters may serve v1beta1 only. */
-export const MCS_VERSIONS = ['v1alpha1', 'v1beta1'] as const;
-export type McsVersion = (typeof MCS_VERSIONS)[number];
-
-/** The fields of a ServiceImport this project uses. */
-export interface ServiceImport extends k8s.KubernetesObject {
-  metadata: k8s.V1ObjectMeta & { name: string; namespace: string };
-  spec?: { type?: string; ports?: Array<{ name?: string; port: number; protocol?: string }> };
-}
-
-export interface ProbeReportObject extends k8s.KubernetesObject {
-  metadata: k8s.V1ObjectMeta & { name: string };
-  spec: ProbeReport['spec'];
-}
 
 /** Objects per list request: a large cluster's full list never sits in memory as one response. */
 const LIST_PAGE_SIZE = 500;
@@ -66,14 +51,14 @@ export function endpointSliceInformerSpec(kc: k8s.KubeConfig): InformerSpec<k8s.
   };
 }
 
-export function probeReportInformerSpec(kc: k8s.KubeConfig): InformerSpec<ProbeReportObject> {
+export function probeReportInformerSpec(kc: k8s.KubeConfig): InformerSpec<ProbeReport> {
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   return {
     resource: 'probereports',
     path: `/apis/${REPORT_GROUP}/${REPORT_VERSION}/${REPORT_PLURAL}`,
     list: () =>
       listAllPages(
-        async (page) => (await custom.listClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, ...page })) as k8s.KubernetesListObject<ProbeReportObject>,
+        async (page) => (await custom.listClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, ...page })) as k8s.KubernetesListObject<ProbeReport>,
       ),
   };
 }

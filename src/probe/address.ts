@@ -1,37 +1,6 @@
-import { isIP } from 'node:net';
+// The allow-list (allowCidrs): which target addresses the engine may probe.
 import ipaddr from 'ipaddr.js';
-
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
-
-/** A dotted IPv4 tail of an IPv6 address (`::ffff:1.2.3.4`). */
-const DOTTED_TAIL = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/;
-
-/**
- * Parses what we accept as an IP address: node's isIP is the gate, because ipaddr.js also takes
- * `010.1.1.1`, `0x7f.1` and `2130706433`, which name addresses nobody could read them as. Zone ids
- * (`fe80::1%eth0`) name a local interface, not an endpoint, so they are refused too.
- */
-function parseAddress(text: string): Address | undefined {
-  const family = isIP(text);
-  if (family === 4) return ipaddr.IPv4.parse(text);
-  if (family !== 6 || text.includes('%')) return undefined;
-  // ipaddr.js reads `::1.2.3.4` as `::ffff:1.2.3.4`, another address: the dotted tail becomes two groups first.
-  const hex = text.replace(DOTTED_TAIL, (_, a: string, b: string, c: string, d: string) =>
-    `${((Number(a) << 8) | Number(b)).toString(16)}:${((Number(c) << 8) | Number(d)).toString(16)}`);
-  return ipaddr.IPv6.parse(hex);
-}
-
-/**
- * The canonical text of an IP address: dotted IPv4 as is, IPv6 in RFC 5952 form (lower case, the
- * first longest zero run compressed, IPv4-mapped as `::ffff:a.b.c.d`). Kosmos matches addresses as
- * exact strings, so every address we report goes through here. Undefined when `text` is not an IP
- * (zone ids such as `fe80::1%eth0` included: they name a local interface, not an endpoint).
- */
-export function canonicalAddress(text: string): string | undefined {
-  const address = parseAddress(text);
-  if (!(address instanceof ipaddr.IPv6)) return address?.toString();
-  return address.isIPv4MappedAddress() ? `::ffff:${address.toIPv4Address().toString()}` : address.toRFC5952String();
-}
+import { parseAddress, type Address } from '../contract/addresses.js';
 
 export type AllowDecision = { allowed: true } | { allowed: false; reason: string };
 

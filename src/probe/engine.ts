@@ -2,17 +2,19 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry } from 'prom-client';
 import { ReportedProblems, type Logger } from '../log.js';
 import { StartupError } from '../startup.js';
-import { canonicalAddress, parseAllowList, type AllowList } from './address.js';
+import { parseAllowList, type AllowList } from './address.js';
+import { canonicalAddress } from '../contract/addresses.js';
 import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
-import { answeredRttMs, answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type Verdict } from './outcome.js';
+import { answeredRttMs, answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type ProbeVerdict } from './outcome.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
 import { TcpProbeThreads } from './tcp-threads.js';
-import { TargetWorker, type Target } from './worker.js';
+import { TargetProbeState } from './target-state.js';
+import type { Target } from '../contract/target.js';
 
 export interface ReachabilityChange {
   address: string;
@@ -95,7 +97,7 @@ export class ProbeEngine {
   private readonly probers: Probers;
   private readonly metrics: ProbeMetrics;
   private readonly pool: LimitFunction;
-  private readonly workers = new Map<string, TargetWorker>();
+  private readonly workers = new Map<string, TargetProbeState>();
   /** Targets whose state is `unreachable`, kept on every change rather than counted at scrape time. */
   private unreachable = 0;
   private readonly listeners = new Set<(change: ReachabilityChange) => void>();
@@ -108,7 +110,7 @@ export class ProbeEngine {
   private readonly refusedLogged = new ReportedProblems<string>();
   private running = false;
   private readonly canceller = new ProbeCanceller();
-  private readonly scheduler: ProbeScheduler<TargetWorker>;
+  private readonly scheduler: ProbeScheduler<TargetProbeState>;
   /** Probes handed to the pool and not finished; the scheduler hands over no more than `concurrency`. */
   private busy = 0;
   /** Resolves stop()'s wait once `busy` drops to 0. */
@@ -131,7 +133,7 @@ export class ProbeEngine {
     this.random = deps.random ?? Math.random;
     this.probers = deps.probers ?? NETWORK_PROBERS;
     this.pool = pLimit(this.options.concurrency);
-    this.scheduler = new ProbeScheduler<TargetWorker>({ hasRoom: () => this.busy < this.options.concurrency, run: this.launch });
+    this.scheduler = new ProbeScheduler<TargetProbeState>({ hasRoom: () => this.busy < this.options.concurrency, run: this.launch });
     this.metrics = new ProbeMetrics(deps.registry, {
       targets: () => this.workers.size,
       unreachable: () => this.unreachable,
@@ -158,7 +160,7 @@ export class ProbeEngine {
     let added = 0;
     for (const [address, target] of accepted) {
       if (this.workers.has(address)) continue;
-      const worker = new TargetWorker(target);
+      const worker = new TargetProbeState(target);
       this.workers.set(address, worker);
       this.rounds.added(worker);
       if (this.running) this.scheduleFirstProbe(worker);
@@ -304,7 +306,7 @@ export class ProbeEngine {
     return { accepted, refused, refusedTargets };
   }
 
-  private removeWorker(worker: TargetWorker): void {
+  private removeWorker(worker: TargetProbeState): void {
     const { address } = worker.target;
     worker.stopped = true;
     this.scheduler.remove(worker);
@@ -315,18 +317,18 @@ export class ProbeEngine {
     this.firstRound.settle(address);
   }
 
-  private scheduleFirstProbe(worker: TargetWorker): void {
+  private scheduleFirstProbe(worker: TargetProbeState): void {
     this.scheduler.plan(worker, Date.now() + this.random() * this.options.intervalMs);
   }
 
   /** Hands a due target to the pool (the scheduler calls it only while `busy < concurrency`). */
-  private readonly launch = (worker: TargetWorker): void => {
+  private readonly launch = (worker: TargetProbeState): void => {
     this.busy += 1;
     void this.pool(this.turn, worker);
   };
 
   /** One turn of a target's loop: probe, record, plan the next turn, release the slot. Never rejects. */
-  private readonly turn = async (worker: TargetWorker): Promise<void> => {
+  private readonly turn = async (worker: TargetProbeState): Promise<void> => {
     try {
       this.metrics.probeStarted(Date.now() - worker.plannedAt);
       const { target } = worker;
@@ -378,7 +380,7 @@ export class ProbeEngine {
     return tcp ? (icmp ? TCP_AND_ICMP : TCP_ONLY) : icmp ? ICMP_ONLY : NO_PROTOCOL;
   }
 
-  private record(worker: TargetWorker, verdict: Verdict, outcomes: readonly ProbeOutcome[]): void {
+  private record(worker: TargetProbeState, verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[]): void {
     const { address } = worker.target;
     const now = Date.now();
     this.rounds.probed(worker);
@@ -413,7 +415,7 @@ export class ProbeEngine {
     }
   }
 
-  private exportTargetState(worker: TargetWorker): void {
+  private exportTargetState(worker: TargetProbeState): void {
     const { state } = worker.health;
     if (this.options.perTargetMetrics && state !== 'unknown') this.metrics.setTargetReachable(worker.target.address, state === 'reachable');
   }

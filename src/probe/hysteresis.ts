@@ -1,4 +1,4 @@
-import type { Verdict } from './outcome.js';
+import type { ProbeVerdict } from './outcome.js';
 
 export type Reachability = 'unknown' | 'reachable' | 'unreachable';
 
@@ -28,7 +28,7 @@ export const INITIAL_HEALTH: Readonly<Health> = Object.freeze({ state: 'unknown'
  * `successThreshold` successes in a row make an unreachable one reachable again. An unknown target
  * becomes reachable on its first success (there is no flap to damp yet), and an error changes nothing.
  */
-export function observe(health: Health, verdict: Verdict, thresholds: Thresholds): Health {
+export function observe(health: Health, verdict: ProbeVerdict, thresholds: Thresholds): Health {
   if (verdict === 'error') return health;
   const run = verdict === health.lastVerdict ? health.run + 1 : 1;
   let state = health.state;
@@ -42,7 +42,7 @@ export function observe(health: Health, verdict: Verdict, thresholds: Thresholds
  * the state is still unknown), so a change is confirmed in threshold × fastInterval rather than
  * threshold × interval. After a local error, a full interval: hurrying would not help.
  */
-export function nextDelayMs(health: Health, verdict: Verdict, cadence: Cadence): number {
+export function nextDelayMs(health: Health, verdict: ProbeVerdict, cadence: Cadence): number {
   if (verdict === 'error') return cadence.intervalMs;
   const confirming =
     health.state === 'unknown' ||

@@ -1,4 +1,5 @@
-export { canonicalAddress, parseAllowList, type AllowList, type AllowDecision } from './address.js';
+export { canonicalAddress } from '../contract/addresses.js';
+export { parseAllowList, type AllowList, type AllowDecision } from './address.js';
 export {
   ProbeEngine,
   NETWORK_PROBERS,
@@ -14,4 +15,4 @@ export { IcmpPinger, IcmpUnavailableError } from './icmp.js';
 export { DEFAULT_PROBE_OPTIONS, resolveProbeOptions, type ProbeEngineOptions, type ProbeMode } from './options.js';
 export type { ProbeOutcome, ProbeResult, Protocol } from './outcome.js';
 export { ProbeCanceller, tcpConnect, tcpConnectAnyPort } from './tcp.js';
-export type { Target } from './worker.js';
+export type { Target } from '../contract/target.js';

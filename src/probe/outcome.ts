@@ -28,9 +28,9 @@ export function timeoutResult(elapsedMs: number, timeoutMs: number): { result: P
 }
 
 /** What one probe means for the target's hysteresis; errors are dropped, not counted as failures. */
-export type Verdict = 'success' | 'failure' | 'error';
+export type ProbeVerdict = 'success' | 'failure' | 'error';
 
-export function verdictOf(result: ProbeResult, refusedIsReachable: boolean): Verdict {
+export function verdictOf(result: ProbeResult, refusedIsReachable: boolean): ProbeVerdict {
   switch (result) {
     case 'success':
       return 'success';
@@ -75,8 +75,8 @@ export function answeredRttMs(outcomes: readonly ProbeOutcome[], refusedIsReacha
   return rttMs;
 }
 
-export function verdictOfOutcomes(outcomes: readonly { result: ProbeResult }[], refusedIsReachable: boolean): Verdict {
-  let verdict: Verdict = 'error';
+export function verdictOfOutcomes(outcomes: readonly { result: ProbeResult }[], refusedIsReachable: boolean): ProbeVerdict {
+  let verdict: ProbeVerdict = 'error';
   for (const { result } of outcomes) {
     const each = verdictOf(result, refusedIsReachable);
     if (each === 'success') return 'success';

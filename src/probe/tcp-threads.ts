@@ -100,7 +100,7 @@ export class TcpProbeThreads {
   constructor(
     count: number,
     private readonly logger: Logger,
-    private readonly script = new URL(import.meta.url.endsWith('.ts') ? './tcp-thread.ts' : './tcp-thread.js', import.meta.url),
+    private readonly script = new URL(import.meta.url.endsWith('.ts') ? './tcp-thread-entry.ts' : './tcp-thread-entry.js', import.meta.url),
   ) {
     this.threads = Array.from({ length: count }, () => undefined);
     this.restartAt = Array.from({ length: count }, () => 0);

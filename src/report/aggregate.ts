@@ -1,10 +1,14 @@
 // Node reports -> the disconnected addresses of each ServiceImport (the controller's decision).
 // Pure: the controller passes what it observed and the previous decision; see docs/adr/0002.
-import type { Quorum } from '../config/config.js';
 import { bucketOf, matchingBuckets, membersDigest, targetSetDigest, TARGET_SET_BUCKETS } from './coverage.js';
 import { isolatedNodes } from './isolation.js';
 import { rendezvous, type Rendezvous } from './rendezvous.js';
-import type { ProbeReportSpec, ServiceImportKey } from './types.js';
+import type { ProbeReportSpec } from '../contract/probe-report.js';
+import type { ServiceImportKey } from '../contract/kosmos.js';
+
+/** How many of an address's voters must see it unreachable: one, more than half, or all. */
+export const QUORUMS = ['any', 'majority', 'all'] as const;
+export type Quorum = (typeof QUORUMS)[number];
 
 export interface AggregateInput {
   /** The reports of agents running the configuration in force (onConfiguration()). */
@@ -47,11 +51,12 @@ export type ReconnectReason =
   /** No longer an address of the ServiceImport. */
   | 'removed';
 
-export interface Verdict {
+/** The aggregation's decision for one ServiceImport. */
+export interface ServiceImportVerdict {
   /** The addresses to publish in `kosmos.io/disconnected-address` and prune. */
   disconnected: Set<string>;
   /** Addresses the quorum found unreachable that the ejection cap keeps connected, sorted. */
-  heldBack: string[];
+  ejectionCapped: string[];
   /** Addresses that would reach the quorum only with the votes of nodes the isolation guard ignores, kept connected, sorted. */
   guarded: string[];
   /** Addresses without voters (their previous state is kept), sorted. */
@@ -61,7 +66,7 @@ export interface Verdict {
 }
 
 export interface Aggregation {
-  verdicts: Map<ServiceImportKey, Verdict>;
+  verdicts: Map<ServiceImportKey, ServiceImportVerdict>;
   /** Nodes whose votes the isolation guard ignores, with the reason. */
   isolated: Map<string, string>;
 }
@@ -263,7 +268,7 @@ export function aggregate(input: AggregateInput): Aggregation {
     if (quorumReached(input.quorum, kept.down + ignored.down, kept.voters + ignored.voters)) guardedAll.add(address);
   }
 
-  const verdicts = new Map<ServiceImportKey, Verdict>();
+  const verdicts = new Map<ServiceImportKey, ServiceImportVerdict>();
   for (const { key, addresses } of input.serviceImports) {
     const all = [...new Set(addresses)];
     const previous = input.previous.get(key) ?? new Set<string>();
@@ -297,7 +302,7 @@ export function aggregate(input: AggregateInput): Aggregation {
               : 'reachable';
       reconnected.set(address, reason);
     }
-    verdicts.set(key, { disconnected, heldBack: candidates.slice(cap).sort(), guarded, uncovered: uncovered.sort(), reconnected });
+    verdicts.set(key, { disconnected, ejectionCapped: candidates.slice(cap).sort(), guarded, uncovered: uncovered.sort(), reconnected });
   }
   return { verdicts, isolated };
 }

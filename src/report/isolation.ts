@@ -2,7 +2,7 @@
 // seeing most of its targets down is likelier a node with a broken uplink than an outage, unless its
 // peers see the same: then the targets are down. So a node's own alarm removes its votes only when
 // most of its peers disagree, and a small target set seen down by every node is an outage.
-import type { ProbeReportSpec } from './types.js';
+import type { ProbeReportSpec } from '../contract/probe-report.js';
 import { isAlarmed } from './view.js';
 
 /**

@@ -2,7 +2,7 @@
 // node lists at most MAX_REPORTED_RTTS targets, the slowest when it has more (the ones worth a look),
 // so a report stays small at 100k targets. They ride along with writes that happen anyway (a change
 // or a heartbeat): an RTT that moves never causes a write by itself. Pure.
-import type { TargetRtt } from './types.js';
+import type { TargetRtt } from '../contract/probe-report.js';
 
 /** Targets a report gives an RTT for at the most. */
 export const MAX_REPORTED_RTTS = 128;

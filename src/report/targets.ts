@@ -1,22 +1,10 @@
 // ServiceImports + their synced EndpointSlices -> the agent's probe targets (one per address).
 import { isIP } from 'node:net';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
-import { prunedAddresses } from '../controller/prune.js';
-import type { Target } from '../probe/worker.js';
-import { addressProblem, parseAddressList } from './addresses.js';
-import {
-  ANNOTATION_ADDRESS,
-  ANNOTATION_SERVICE_IMPORT,
-  LABEL_MCS_SERVICE_NAME,
-  LABEL_SERVICE_NAME,
-  type ServiceImportKey,
-} from './types.js';
-
-/** The fields of a ServiceImport (`multicluster.x-k8s.io`) that targets depend on. */
-export interface ServiceImportLike {
-  metadata: { namespace: string; name: string; annotations?: Record<string, string>; resourceVersion?: string };
-  spec?: { ports?: Array<{ port: number; protocol?: string; name?: string }> };
-}
+import { prunedAddresses } from './prune.js';
+import type { Target } from '../contract/target.js';
+import { addressProblem, parseAddressList } from '../contract/addresses.js';
+import { ANNOTATION_ADDRESS, ANNOTATION_SERVICE_IMPORT, LABEL_MCS_SERVICE_NAME, LABEL_SERVICE_NAME, type ServiceImport, type ServiceImportKey } from '../contract/kosmos.js';
 
 export interface NamespaceFilter {
   /** Namespaces to consider; empty means all. */
@@ -96,7 +84,7 @@ const FAMILY_OF_ADDRESS_TYPE: Record<string, number> = { IPv4: 4, IPv6: 6 };
  * Linear in the input size, plus sorting.
  */
 export function buildTargets(input: {
-  serviceImports: readonly ServiceImportLike[];
+  serviceImports: readonly ServiceImport[];
   slices: readonly V1EndpointSlice[];
   namespaceFilter: NamespaceFilter;
 }): TargetSet {

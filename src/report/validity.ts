@@ -4,7 +4,7 @@
 // most one vote, and reports for names that are no Node, or copies carrying another node's
 // `spec.nodeName`, count for nothing. See docs/adr/0004 ("Which reports count").
 import { liveMembers, onConfiguration } from './aggregate.js';
-import type { ProbeReportSpec } from './types.js';
+import type { ProbeReportSpec } from '../contract/probe-report.js';
 
 /** A heartbeat further ahead of the reader's clock than this is not clock skew but a forged "forever live". */
 export const MAX_HEARTBEAT_SKEW_MS = 30_000;

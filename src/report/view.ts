@@ -3,7 +3,7 @@
 // feeds it the engine's states.
 import { isDeepStrictEqual } from 'node:util';
 import type { Reachability } from '../probe/hysteresis.js';
-import type { ProbeReportSpec, ServiceImportView } from './types.js';
+import type { ProbeReportSpec, ReportedServiceImport } from '../contract/probe-report.js';
 
 /** The default of `minTargetsForSuspect`. */
 export const DEFAULT_MIN_TARGETS_FOR_SUSPECT = 2;
@@ -81,9 +81,9 @@ export function buildNodeView(input: NodeViewInput): NodeView {
     }
   }
 
-  const serviceImports: ServiceImportView[] = [...byOwner]
+  const serviceImports: ReportedServiceImport[] = [...byOwner]
     .map(([key, lists]) => {
-      const view: ServiceImportView = { ...splitKey(key), unreachable: [...lists.unreachable].sort() };
+      const view: ReportedServiceImport = { ...splitKey(key), unreachable: [...lists.unreachable].sort() };
       if (lists.unknown.size > 0) view.unknown = [...lists.unknown].sort();
       return view;
     })

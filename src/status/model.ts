@@ -1,11 +1,11 @@
 // The status model: who reaches whom and what the controller decided, as rows for the status page,
 // its JSON endpoint and the `status` command. Pure: built once from observations (buildStatus), then
 // asked for one filtered page at a time (queryStatus), so that no answer ever holds the whole cluster.
-import type { Config, Quorum } from '../config/config.js';
+import type { Config } from '../config/config.js';
+import type { Quorum, ServiceImportVerdict } from '../report/aggregate.js';
 import { parseAllowList } from '../probe/address.js';
-import type { Verdict } from '../report/aggregate.js';
 import { rendezvous, type Rendezvous } from '../report/rendezvous.js';
-import type { ServiceImportKey } from '../report/types.js';
+import type { ServiceImportKey } from '../contract/kosmos.js';
 import { restoredAddresses, type StatusEvent } from './events.js';
 import type { NodeObservation, NodeState, ServiceImportObservation } from './observe.js';
 
@@ -16,7 +16,7 @@ export interface StatusInput {
   nodes: readonly NodeObservation[];
   serviceImports: readonly ServiceImportObservation[];
   /** The decision per ServiceImport (the controller's last one, or decide()'s). */
-  verdicts: ReadonlyMap<ServiceImportKey, Verdict>;
+  verdicts: ReadonlyMap<ServiceImportKey, ServiceImportVerdict>;
   /** Newest first or in any order; only the newest are shown. */
   events: readonly StatusEvent[];
 }
@@ -49,6 +49,7 @@ export interface ServiceImportSummary {
   unreachable: number;
   disconnected: number;
   pruned: number;
+  /** Addresses the ejection cap keeps in service; named as the page says it ("held back"), a /status.json field. */
   heldBack: number;
 }
 
@@ -122,8 +123,8 @@ function hasProblem(summary: ServiceImportSummary): boolean {
 }
 
 /** The verdict used when the decision has none for a ServiceImport: the published one stays, as in the controller. */
-function verdictOf(input: StatusInput, si: ServiceImportObservation): Verdict {
-  return input.verdicts.get(keyOf(si)) ?? { disconnected: new Set(si.published), heldBack: [], guarded: [], uncovered: [], reconnected: new Map() };
+function verdictOf(input: StatusInput, si: ServiceImportObservation): ServiceImportVerdict {
+  return input.verdicts.get(keyOf(si)) ?? { disconnected: new Set(si.published), ejectionCapped: [], guarded: [], uncovered: [], reconnected: new Map() };
 }
 
 export function buildStatus(input: StatusInput): StatusIndex {
@@ -154,7 +155,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
     return cell('reachable');
   };
 
-  const decisionOf = (si: ServiceImportObservation, verdict: Verdict, address: string, cells: readonly Cell[]): Pick<AddressRow, 'decision' | 'why'> => {
+  const decisionOf = (si: ServiceImportObservation, verdict: ServiceImportVerdict, address: string, cells: readonly Cell[]): Pick<AddressRow, 'decision' | 'why'> => {
     const votes = cells.filter((c) => votingNames.has(c.node) && (c.state === 'reachable' || c.state === 'unreachable'));
     const down = votes.filter((c) => c.state === 'unreachable').length;
     const { quorum, maxEjectionShare } = input.config.controller;
@@ -166,7 +167,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
       const published = si.published.has(address) ? 'published as disconnected' : 'being published as disconnected';
       return { decision: 'disconnected', why: `${cause}; ${published}, not in a synced slice` };
     }
-    if (verdict.heldBack.includes(address)) {
+    if (verdict.ejectionCapped.includes(address)) {
       const cap = Math.floor(maxEjectionShare * si.addresses.length + 1e-9);
       return { decision: 'held-back', why: `${tally}, but the ejection cap (${maxEjectionShare} of ${si.addresses.length} addresses: at most ${cap}) keeps it in service` };
     }
@@ -188,7 +189,7 @@ export function buildStatus(input: StatusInput): StatusIndex {
       unreachable: si.addresses.filter((address) => seenDown.has(address)).length,
       disconnected: verdict.disconnected.size,
       pruned,
-      heldBack: verdict.heldBack.length,
+      heldBack: verdict.ejectionCapped.length,
     };
   });
   summaries.sort((a, b) => Number(hasProblem(b)) - Number(hasProblem(a)) || (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0));

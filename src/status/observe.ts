@@ -3,12 +3,13 @@
 // holds and what was pruned from it, the last decision per ServiceImport. Pure.
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Config } from '../config/config.js';
-import { prunedAddresses } from '../controller/prune.js';
-import { parseAddressList } from '../report/addresses.js';
+import { prunedAddresses } from '../report/prune.js';
+import { parseAddressList } from '../contract/addresses.js';
 import { aggregate, isLive, onConfiguration, type Aggregation } from '../report/aggregate.js';
 import { refusedAddresses } from '../report/coverage.js';
-import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed, type ServiceImportLike } from '../report/targets.js';
-import { ANNOTATION_DISCONNECTED, type ProbeReportSpec, type ServiceImportKey } from '../report/types.js';
+import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed } from '../report/targets.js';
+import { ANNOTATION_DISCONNECTED, type ServiceImport, type ServiceImportKey } from '../contract/kosmos.js';
+import type { ProbeReportSpec } from '../contract/probe-report.js';
 import { partitionReports, shardingMembers, type NamedReport } from '../report/validity.js';
 
 /** Whether a node's report counts, as the controller decides it (the same order of checks). */
@@ -95,7 +96,7 @@ export function observeReports(reports: readonly NamedReport[], context: ReportC
 
 /** The ServiceImport objects and slices as this module reads them. */
 export interface ServiceImportSources {
-  serviceImports: readonly ServiceImportLike[];
+  serviceImports: readonly ServiceImport[];
   slices: readonly V1EndpointSlice[];
   namespaces: Config['namespaces'];
   /** Target addresses per ServiceImport when already known (the controller's last pass); else computed. */

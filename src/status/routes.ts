@@ -4,9 +4,9 @@
 // replica, after REBUILD_STANDBY_MS), and each request renders one page of it.
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { AppliedConfig } from '../config/watch.js';
-import type { ProbeReportObject, ServiceImport } from '../kube/resources.js';
-import type { Verdict } from '../report/aggregate.js';
-import type { ServiceImportKey } from '../report/types.js';
+import type { ProbeReport } from '../contract/probe-report.js';
+import type { ServiceImport, ServiceImportKey } from '../contract/kosmos.js';
+import type { ServiceImportVerdict } from '../report/aggregate.js';
 import type { Reply, Route } from '../server.js';
 import { STATUS_CSS, STATUS_JS } from './assets.js';
 import type { StatusEvent } from './events.js';
@@ -18,7 +18,7 @@ import { decide, observeReports, observeServiceImports } from './observe.js';
 export interface LastDecision {
   /** Target addresses per ServiceImport, as the pass counted them. */
   addresses: ReadonlyMap<ServiceImportKey, readonly string[]>;
-  verdicts: ReadonlyMap<ServiceImportKey, Verdict>;
+  verdicts: ReadonlyMap<ServiceImportKey, ServiceImportVerdict>;
   /** Nodes whose votes the isolation guard ignored, with the reason. */
   isolated: ReadonlyMap<string, string>;
 }
@@ -26,7 +26,7 @@ export interface LastDecision {
 /** What the page reads of the controller, read-only. */
 export interface StatusSources {
   identity: string;
-  reports(): readonly ProbeReportObject[];
+  reports(): readonly ProbeReport[];
   serviceImports(): readonly ServiceImport[];
   slices(): readonly V1EndpointSlice[];
   nodeExists(name: string): boolean;

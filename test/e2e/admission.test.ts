@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../../src/report/types.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../../src/contract/probe-report.js';
 import { adminConfig, controlPlaneState, freshNamespace, tokenConfig } from '../harness/cluster.js';
 import { ControlPlane } from '../harness/controlplane.js';
 import { makeEndpointSlice } from '../harness/fixtures.js';

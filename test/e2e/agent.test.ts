@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import { controlPlaneState } from '../harness/cluster.js';
 import { AGENT_METRICS_PORT, createScenario, type Scenario } from '../harness/scenario.js';
 

@@ -2,7 +2,7 @@
 // crashes while links change, agent restarts, racing writers, flapping links.
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import { ControlPlane } from '../harness/controlplane.js';
 import { kosmosPrune } from '../harness/fixtures.js';
 import { createScenario, SLICE, type Scenario, fastProbeConfig } from '../harness/scenario.js';

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../../src/report/types.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../../src/contract/probe-report.js';
 import { controlPlaneState } from '../harness/cluster.js';
 import { freePort } from '../harness/controlplane.js';
 import { createScenario, fastProbeConfig, type Scenario } from '../harness/scenario.js';

@@ -1,6 +1,6 @@
 // Shared fixtures for tests: Kosmos-style ServiceImports and synced EndpointSlices.
 import type * as k8s from '@kubernetes/client-node';
-import { MCS_GROUP } from '../../src/kube/resources.js';
+import { MCS_GROUP } from '../../src/contract/kosmos.js';
 
 export { MCS_GROUP };
 /** The version Kosmos writes. */

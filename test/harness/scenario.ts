@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { ConfigError, configVersion, parseConfig } from '../../src/config/config.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import { ControlPlane, type ControlPlaneState } from './controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from './fixtures.js';
 import { startCli, type RunningProcess } from './processes.js';

@@ -4,14 +4,14 @@ import type { V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { makeServiceImport, type ServiceImportFixture } from '../harness/fixtures.js';
 export { kosmosPrune } from '../harness/fixtures.js';
-import type { ServiceImportLike } from '../../src/report/targets.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ServiceImport } from '../../src/contract/kosmos.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 
 export { makeEndpointSlice } from '../harness/fixtures.js';
 
 /** A ServiceImport as Kosmos writes it, typed as the target builder reads it. */
-export function serviceImport(f: ServiceImportFixture): ServiceImportLike {
-  return makeServiceImport(f) as unknown as ServiceImportLike;
+export function serviceImport(f: ServiceImportFixture): ServiceImport {
+  return makeServiceImport(f) as unknown as ServiceImport;
 }
 
 export const NOW = new Date('2025-01-01T00:00:00Z');

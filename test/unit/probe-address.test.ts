@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalAddress, parseAllowList } from '../../src/probe/address.js';
+import { parseAllowList } from '../../src/probe/address.js';
+import { canonicalAddress } from '../../src/contract/addresses.js';
 
 describe('canonicalAddress', () => {
   it.each([

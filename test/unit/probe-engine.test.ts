@@ -6,7 +6,7 @@ import { ProbeEngine, type Probers, type ReachabilityChange } from '../../src/pr
 import { IcmpUnavailableError } from '../../src/probe/icmp.js';
 import type { ProbeEngineOptions } from '../../src/probe/options.js';
 import type { ProbeOutcome, ProbeResult } from '../../src/probe/outcome.js';
-import type { Target } from '../../src/probe/worker.js';
+import type { Target } from '../../src/contract/target.js';
 
 const BASE: Partial<ProbeEngineOptions> = {
   intervalMs: 1000,

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { INITIAL_HEALTH, nextDelayMs, observe, type Health, type Reachability } from '../../src/probe/hysteresis.js';
-import { timeoutResult, type Verdict } from '../../src/probe/outcome.js';
+import { timeoutResult, type ProbeVerdict } from '../../src/probe/outcome.js';
 
 const thresholds = { failureThreshold: 3, successThreshold: 2 };
 const cadence = { intervalMs: 1000, fastIntervalMs: 100 };
 
 /** Feeds verdicts one probe at a time and returns the state after each. */
-function statesAfter(verdicts: Verdict[], start: Health = INITIAL_HEALTH): Reachability[] {
+function statesAfter(verdicts: ProbeVerdict[], start: Health = INITIAL_HEALTH): Reachability[] {
   let health = start;
   return verdicts.map((verdict) => (health = observe(health, verdict, thresholds)).state);
 }
@@ -53,7 +53,7 @@ describe('observe (one call per probe)', () => {
   });
 
   it('never marks a target unreachable on errors alone', () => {
-    expect(statesAfter(Array<Verdict>(50).fill('error'))).toEqual(Array(50).fill('unknown'));
+    expect(statesAfter(Array<ProbeVerdict>(50).fill('error'))).toEqual(Array(50).fill('unknown'));
   });
 });
 
@@ -67,7 +67,7 @@ describe('nextDelayMs', () => {
     { name: 'an unreachable target that just succeeded is re-probed fast', health: { state: 'unreachable', lastVerdict: 'success', run: 1 }, verdict: 'success', expected: 100 },
     { name: 'an unknown target is re-probed fast', health: { state: 'unknown', lastVerdict: 'failure', run: 1 }, verdict: 'failure', expected: 100 },
     { name: 'a local error waits a full interval', health: { state: 'unknown', run: 0 }, verdict: 'error', expected: 1000 },
-  ] satisfies { name: string; health: Health; verdict: Verdict; expected: number }[])('$name', ({ health, verdict, expected }) => {
+  ] satisfies { name: string; health: Health; verdict: ProbeVerdict; expected: number }[])('$name', ({ health, verdict, expected }) => {
     expect(nextDelayMs(health, verdict, cadence)).toBe(expected);
   });
 });

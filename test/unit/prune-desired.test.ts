@@ -1,7 +1,7 @@
 import type { V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { desiredSlice, prunedAddresses } from '../../src/controller/prune.js';
-import { ANNOTATION_PRUNED } from '../../src/report/types.js';
+import { desiredSlice, prunedAddresses } from '../../src/report/prune.js';
+import { ANNOTATION_PRUNED } from '../../src/contract/kosmos.js';
 import { kosmosPrune, makeEndpointSlice, roundTrip } from './fixtures.js';
 
 const original = (): V1EndpointSlice => {

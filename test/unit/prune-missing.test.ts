@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { missingFromSlices } from '../../src/controller/prune.js';
+import { missingFromSlices } from '../../src/report/prune.js';
 import { makeEndpointSlice } from '../harness/fixtures.js';
 
 const slice = (addresses: string[], addressType: 'IPv4' | 'IPv6' = 'IPv4') =>

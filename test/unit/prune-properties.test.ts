@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { desiredSlice, prunedAddresses } from '../../src/controller/prune.js';
+import { desiredSlice, prunedAddresses } from '../../src/report/prune.js';
 import { disconnectedArb, kosmosPrune, roundTrip, sliceArb } from './fixtures.js';
 
 const stepsArb = fc.array(disconnectedArb, { maxLength: 6 });

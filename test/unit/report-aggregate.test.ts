@@ -1,10 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Quorum } from '../../src/config/config.js';
-import { aggregate, isLive, liveMembers, onConfiguration, type AggregateInput } from '../../src/report/aggregate.js';
+import { type Quorum, aggregate, isLive, liveMembers, onConfiguration, type AggregateInput } from '../../src/report/aggregate.js';
 import { bucketOf, membersDigest, targetSetDigest } from '../../src/report/coverage.js';
 import { assignees } from '../../src/report/rendezvous.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import { ADDRESS_POOL, NOW, makeReport } from './fixtures.js';
 
 const STALE = new Date(NOW.getTime() - 60_000).toISOString();
@@ -124,7 +123,7 @@ describe('aggregate live reports', () => {
 
   it('keeps the previous state of addresses no live report covers', () => {
     const verdict = run([makeReport('b', ['10.0.0.1'], { heartbeatTime: STALE })], { previous: new Map([['ns/svc', new Set(['10.0.0.2'])]]) });
-    expect(verdict).toMatchObject({ disconnected: ['10.0.0.2'], heldBack: [], uncovered: ADDRESSES });
+    expect(verdict).toMatchObject({ disconnected: ['10.0.0.2'], ejectionCapped: [], uncovered: ADDRESSES });
   });
 
   it('restores a previously disconnected address once covered voters see it reachable', () => {
@@ -210,7 +209,7 @@ describe('aggregate ejection cap', () => {
   ])('$name', ({ share, addresses, disconnected }) => {
     const verdict = run(allDown, { maxEjectionShare: share, serviceImports: [{ key: 'ns/svc', addresses }] });
     expect(verdict.disconnected).toHaveLength(disconnected);
-    expect(verdict.heldBack).toHaveLength(new Set(addresses).size - disconnected);
+    expect(verdict.ejectionCapped).toHaveLength(new Set(addresses).size - disconnected);
   });
 
   it('avoids floating-point truncation (0.29 × 100 allows 29)', () => {
@@ -221,26 +220,26 @@ describe('aggregate ejection cap', () => {
 
   it('keeps previously disconnected addresses first, then by address order', () => {
     const verdict = run(allDown, { maxEjectionShare: 0.5, previous: new Map([['ns/svc', new Set(['10.0.0.4'])]]) });
-    expect(verdict).toMatchObject({ disconnected: ['10.0.0.1', '10.0.0.4'], heldBack: ['10.0.0.2', '10.0.0.3'] });
+    expect(verdict).toMatchObject({ disconnected: ['10.0.0.1', '10.0.0.4'], ejectionCapped: ['10.0.0.2', '10.0.0.3'] });
   });
 
   it('counts uncovered, previously disconnected addresses against the cap', () => {
     const verdict = run([], { maxEjectionShare: 0.5, previous: new Map([['ns/svc', new Set(ADDRESSES)]]) });
-    expect(verdict).toMatchObject({ disconnected: ['10.0.0.1', '10.0.0.2'], heldBack: ['10.0.0.3', '10.0.0.4'] });
+    expect(verdict).toMatchObject({ disconnected: ['10.0.0.1', '10.0.0.2'], ejectionCapped: ['10.0.0.3', '10.0.0.4'] });
   });
 
   it('counts only probeable addresses: the last probeable endpoint is never pruned', () => {
     // `10.213.0.12,::1` with ::1 refused by the allow-list: one probeable address, so none may go.
     const addresses = ['10.213.0.12', '::1'];
     const verdict = run([makeReport('a', ['10.213.0.12'])], { maxEjectionShare: 0.5, serviceImports: [{ key: 'ns/svc', addresses }], refused: new Set(['::1']) });
-    expect(verdict).toMatchObject({ disconnected: [], heldBack: ['10.213.0.12'], uncovered: ['::1'] });
+    expect(verdict).toMatchObject({ disconnected: [], ejectionCapped: ['10.213.0.12'], uncovered: ['::1'] });
   });
 
   it('counts addresses no node has judged yet as not probeable', () => {
     const unknown = makeReport('a', ['10.0.0.1'], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: ['10.0.0.1'], unknown: ['10.0.0.2', '10.0.0.3'] }] });
     expect(run([unknown], { maxEjectionShare: 0.5 }).disconnected).toEqual(['10.0.0.1']);
     const moreUnknown = makeReport('a', [], { serviceImports: [{ namespace: 'ns', name: 'svc', unreachable: ['10.0.0.1'], unknown: ['10.0.0.2', '10.0.0.3', '10.0.0.4'] }] });
-    expect(run([moreUnknown], { maxEjectionShare: 0.5 }).heldBack).toEqual(['10.0.0.1']);
+    expect(run([moreUnknown], { maxEjectionShare: 0.5 }).ejectionCapped).toEqual(['10.0.0.1']);
   });
 });
 

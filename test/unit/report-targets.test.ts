@@ -1,6 +1,6 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { desiredSlice } from '../../src/controller/prune.js';
+import { desiredSlice } from '../../src/report/prune.js';
 import {
   addressesByServiceImport,
   buildTargets,

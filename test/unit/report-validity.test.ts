@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_HEARTBEAT_SKEW_MS, partitionReports, type NamedReport } from '../../src/report/validity.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import { NOW, makeReport } from './fixtures.js';
 
 const at = (offsetMs: number): string => new Date(NOW.getTime() + offsetMs).toISOString();

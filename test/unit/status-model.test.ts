@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, type Config } from '../../src/config/config.js';
-import { desiredSlice } from '../../src/controller/prune.js';
-import type { Verdict } from '../../src/report/aggregate.js';
-import type { ProbeReportSpec } from '../../src/report/types.js';
+import { desiredSlice } from '../../src/report/prune.js';
+import type { ServiceImportVerdict } from '../../src/report/aggregate.js';
+import type { ProbeReportSpec } from '../../src/contract/probe-report.js';
 import type { StatusEvent } from '../../src/status/events.js';
 import { buildStatus, queryStatus, RESTORED_SHOWN_MS, type StatusInput } from '../../src/status/model.js';
 import { decide, observeReports, observeServiceImports, type NodeObservation, type ServiceImportObservation } from '../../src/status/observe.js';
@@ -20,8 +20,8 @@ function si(name: string, extra: Partial<ServiceImportObservation> = {}): Servic
   return { namespace: 'ns', name, addresses: ADDRESSES, published: new Set(), pruned: new Set(), ...extra };
 }
 
-function verdict(disconnected: string[] = [], heldBack: string[] = [], uncovered: string[] = []): Verdict {
-  return { disconnected: new Set(disconnected), heldBack, guarded: [], uncovered, reconnected: new Map() };
+function verdict(disconnected: string[] = [], ejectionCapped: string[] = [], uncovered: string[] = []): ServiceImportVerdict {
+  return { disconnected: new Set(disconnected), ejectionCapped, guarded: [], uncovered, reconnected: new Map() };
 }
 
 function input(overrides: Partial<StatusInput>): StatusInput {

@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { V1Endpoint, V1EndpointSlice } from '@kubernetes/client-node';
-import { canonicalAddress } from '../probe/address.js';
-import { ANNOTATION_PRUNED } from '../report/types.js';
+import { canonicalAddress } from '../contract/addresses.js';
+import { ANNOTATION_PRUNED } from '../contract/kosmos.js';
 
 /**
  * The value of ANNOTATION_PRUNED (JSON), e.g.

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { addressProblem, formatAddressList, parseAddressList } from '../../src/report/addresses.js';
+import { addressProblem, formatAddressList, parseAddressList } from '../../src/contract/addresses.js';
 
 describe('parseAddressList', () => {
   it.each([

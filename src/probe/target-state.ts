@@ -1,16 +1,10 @@
+import type { Target } from '../contract/target.js';
 import { INITIAL_HEALTH, type Health } from './hysteresis.js';
 import type { RoundMember } from './rounds.js';
 import type { Planned } from './schedule.js';
 
-/** One probe target: an endpoint address, the TCP ports to try, and the ServiceImports ("namespace/name") it belongs to. */
-export interface Target {
-  address: string;
-  ports: number[];
-  owners: string[];
-}
-
-/** The per-target loop's state; the engine drives it (planned in the scheduler or probing, one probe at a time). */
-export class TargetWorker implements Planned, RoundMember {
+/** One target's probing state (no loop of its own): the engine drives it (planned in the scheduler or probing, one probe at a time). */
+export class TargetProbeState implements Planned, RoundMember {
   /** Hysteresis state, replaced after every probe. */
   health: Health = INITIAL_HEALTH;
   /** Wall-clock time (ms since epoch) the last probe finished. */

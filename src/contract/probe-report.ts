@@ -1,23 +1,13 @@
-// Shapes shared by the agent (writer of reports) and the controller (reader): the ProbeReport CRD
-// and the keys of the Kosmos contract (shared/CONTRACT.md).
-
-export const ANNOTATION_ADDRESS = 'kosmos.io/address';
-export const ANNOTATION_DISCONNECTED = 'kosmos.io/disconnected-address';
-export const ANNOTATION_SERVICE_IMPORT = 'kosmos.io/service-import';
-export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
-export const LABEL_MCS_SERVICE_NAME = 'multicluster.kubernetes.io/service-name';
-/** Ours, on a synced EndpointSlice: what the controller pruned, so it can restore it exactly. */
-export const ANNOTATION_PRUNED = 'epsprobe.kosmos.io/pruned-endpoints';
+// The ProbeReport CRD (group epsprobe.kosmos.io): written by the agent, read by the controller.
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
 
 export const REPORT_GROUP = 'epsprobe.kosmos.io';
 export const REPORT_VERSION = 'v1alpha1';
 export const REPORT_PLURAL = 'probereports';
 export const REPORT_KIND = 'ProbeReport';
 
-/** `namespace/name` of a ServiceImport. */
-export type ServiceImportKey = string;
-
-export interface ServiceImportView {
+/** One ServiceImport as a node reports it: the addresses it cannot reach or has no verdict for. */
+export interface ReportedServiceImport {
   namespace: string;
   name: string;
   /** Addresses this node judged unreachable (canonical, sorted). */
@@ -61,15 +51,16 @@ export interface ProbeReportSpec {
   suspect: boolean;
   suspectReason?: string;
   /** Per ServiceImport with unreachable or unknown addresses; every other judged address is reachable. */
-  serviceImports: ServiceImportView[];
+  serviceImports: ReportedServiceImport[];
   /** For people, not votes: last RTTs of at most MAX_REPORTED_RTTS answering targets (src/report/rtt.ts). */
   targetRtts?: TargetRtt[];
 }
 
-export interface ProbeReport {
+/** A ProbeReport object, as the agent writes it and agent and controller read it back. */
+export interface ProbeReport extends KubernetesObject {
   apiVersion: `${typeof REPORT_GROUP}/${typeof REPORT_VERSION}`;
   kind: typeof REPORT_KIND;
   /** `ownerReferences`: the report's Node, so that the garbage collector deletes the report with it. */
-  metadata: { name: string; resourceVersion?: string; uid?: string; ownerReferences?: Array<{ apiVersion: string; kind: string; name: string; uid: string }> };
+  metadata: V1ObjectMeta & { name: string };
   spec: ProbeReportSpec;
 }

@@ -1,5 +1,5 @@
-// Entry of a TCP probe thread (see tcp-threads.ts): runs the connects it is sent and answers in
-// batches, one message per batch window in each direction.
+// Entry point of one TCP probe thread (the pool is TcpProbeThreads in tcp-threads.ts): runs the
+// connects it is sent and answers in batches, one message per batch window in each direction.
 import { parentPort } from 'node:worker_threads';
 import { answersProbe, type ProbeResult } from './outcome.js';
 import { tcpConnectAnyPort } from './tcp.js';
