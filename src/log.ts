@@ -1,5 +1,9 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 
+/** The log levels, once: of the ConfigMap's `logLevel` and of `--log-level`; `silent` writes nothing. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LevelWithSilent[];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export type { Logger };
 
 export interface LoggerOptions {

@@ -6,8 +6,8 @@ import { QUORUMS, type Quorum } from '../report/aggregate.js';
 import { canonicalJson } from '../report/prune.js';
 import { parseAllowList } from '../probe/address.js';
 import { DEFAULT_PROBE_OPTIONS, type ProbeEngineOptions, type ProbeMode } from '../probe/options.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
 
-export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
 export interface Config {
   probe: Omit<ProbeEngineOptions, 'allowCidrs' | 'perTargetMetrics'>;
@@ -138,7 +138,6 @@ function field<T>(raw: Raw, path: string, name: string, fallback: T, read: (key:
 const PROBE_KEYS = ['mode', 'interval', 'timeout', 'fastInterval', 'failureThreshold', 'successThreshold', 'concurrency', 'tcpThreads', 'refusedIsReachable', 'icmpUnavailable'] as const;
 const CONTROLLER_KEYS = ['quorum', 'maxEjectionShare', 'reportStaleAfter'] as const;
 const TOP_KEYS = ['probe', 'allowCidrs', 'namespaces', 'probeReplicas', 'selfIsolationShare', 'abstainWhenStarved', 'heartbeatPeriod', 'perTargetMetrics', 'logLevel', 'controller'] as const;
-const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const MODES: readonly ProbeMode[] = ['tcp', 'icmp', 'both'];
 
 /**

@@ -2,6 +2,7 @@
 // controller), read and validated once at start. Nothing else reads process.env.
 import { parseArgs } from 'node:util';
 import { StartupError } from '../startup.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
 
 export interface Bootstrap {
   kubeconfig?: string;
@@ -12,7 +13,7 @@ export interface Bootstrap {
   configName: string;
   metricsPort: number;
   metricsHost: string;
-  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  logLevel: LogLevel;
 }
 
 export interface BootstrapSpec {
@@ -22,7 +23,6 @@ export interface BootstrapSpec {
   defaultMetricsPort: number;
 }
 
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 /** @throws TypeError naming the bad flag. */
 export function parseBootstrap(argv: string[], spec: BootstrapSpec, env: NodeJS.ProcessEnv = process.env): Bootstrap | 'help' {
@@ -49,7 +49,7 @@ export function parseBootstrap(argv: string[], spec: BootstrapSpec, env: NodeJS.
     throw new TypeError(`--metrics-port (METRICS_PORT) must be a port number, got "${portText}"`);
   }
   const logLevel = (values['log-level'] ?? env.LOG_LEVEL ?? 'info') as Bootstrap['logLevel'];
-  if (!LOG_LEVELS.includes(logLevel)) throw new TypeError(`--log-level (LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new TypeError(`--log-level (LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   return {
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
     identity,

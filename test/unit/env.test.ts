@@ -60,7 +60,7 @@ describe('parseBootstrap', () => {
   it.each([
     { name: 'a port from the environment that is no number', argv: [], env: { NODE_NAME: 'n1', METRICS_PORT: 'abc' }, message: '--metrics-port (METRICS_PORT) must be a port number, got "abc"' },
     { name: 'an empty port', argv: ['--metrics-port', ''], env: { NODE_NAME: 'n1' }, message: '--metrics-port (METRICS_PORT) must be a port number, got ""' },
-    { name: 'an unknown log level', argv: [], env: { NODE_NAME: 'n1', LOG_LEVEL: 'loud' }, message: '--log-level (LOG_LEVEL) must be one of trace, debug, info, warn, error, got "loud"' },
+    { name: 'an unknown log level', argv: [], env: { NODE_NAME: 'n1', LOG_LEVEL: 'loud' }, message: '--log-level (LOG_LEVEL) must be one of trace, debug, info, warn, error, fatal, silent, got "loud"' },
     { name: 'no identity', argv: [], env: {}, message: '--identity (or NODE_NAME) is required' },
   ])('rejects $name, naming the flag and its variable', ({ argv, env, message }) => {
     expect(() => parseBootstrap(argv, spec, env)).toThrow(new TypeError(message));
