@@ -2,14 +2,14 @@
 // clusters" (one synced EndpointSlice each), for 10 minutes under:
 // - every pod link: 5% loss (iptables `statistic`) and 20 ms ± 10 ms delay (bench/pktdelay through an
 //   NFQUEUE rule: this kernel has no netem), on the pod's egress;
-// - node n3's agent limited to 10% of one core (a CPU cgroup) for the whole run;
+// - node n3's agent limited to 10% of one core (a CPU cgroup) for the whole run (another share: 4th argument);
 // - the apiserver stopped (SIGSTOP) for 30 s twice, etcd for 5 s once;
 // - 20 cut/restore cycles of a random single pod, and one whole remote cluster cut for 60 s.
 // It prints false disconnections (an address published while its pod was not cut), missed cuts (a cut
 // never published within 60 s), cut → disconnected and restore → reconnected latencies per condition,
 // and API writes per minute in a steady minute. The configuration is the manifest's defaults.
 // Both phases run in one command, the same schedule each: abstainWhenStarved on, then off.
-// Usage: node --import tsx bench/soak.ts [minutes per phase=10] [phases=true,false]
+// Usage: node --import tsx bench/soak.ts [minutes per phase=10] [phases=true,false] [starved share of a core=0.1]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
@@ -24,6 +24,7 @@ import { cpuCgroup, machine } from './scale-support.js';
 const MINUTES = Number(process.argv[2] ?? 10);
 /** abstainWhenStarved in each phase: the starved agent's rule on, then off, in one run. */
 const PHASES = (process.argv[3] ?? 'true,false').split(',').map((v) => v === 'true');
+const STARVED_CORES = Number(process.argv[4] ?? 0.1);
 const CLUSTERS = ['c1', 'c2', 'c3'];
 const PODS_PER_CLUSTER = 10;
 const NODES = ['n1', 'n2', 'n3'];
@@ -78,7 +79,7 @@ function summary(values: readonly number[]): string {
 
 const plane = await ControlPlane.start();
 const pktdelay = pktdelayBinary();
-const starved = cpuCgroup('eps-soak-starved', 0.1);
+const starved = cpuCgroup('eps-soak-starved', STARVED_CORES);
 const pids = plane.state.pids;
 /** Never leave the control plane stopped, however the run ends (it may be gone already). */
 const resumeAll = (): void => {
@@ -285,9 +286,12 @@ async function soak(abstain: boolean): Promise<void> {
       const total = ['success', 'failure', 'timeout', 'refused', 'error'].reduce((sum, r) => sum + count(r), 0);
       return `${host}${host === STARVED_NODE ? ' (starved)' : ''}: ${total} probes, ${(100 * count('timeout') / Math.max(1, total)).toFixed(1)}% timeouts, ${count('error')} errors, ${falseVotes.get(host)} false unreachable votes`;
     }));
+    // How often and how long the starved agent abstained: its NodeStarved Event counts the times.
+    const starvedEvents = (await s.kc.makeApiClient(k8s.CoreV1Api).listNamespacedEvent({ namespace: 'default', fieldSelector: `involvedObject.name=${s.nodeNames[STARVED_NODE]},reason=NodeStarved` })).items;
+    const abstentions = starvedEvents.reduce((sum, event) => sum + (event.count ?? 1), 0);
     const missed = samples.filter((x) => x.detectMs === undefined);
     console.log(`soak: ${MINUTES} min, ${machine()}`);
-    console.log(`config: the manifest's defaults (${config.replaceAll('\n', '; ')}); quorum majority of ${NODES.length} nodes; ${STARVED_NODE} at 10% of a core`);
+    console.log(`config: the manifest's defaults (${config.replaceAll('\n', '; ')}); quorum majority of ${NODES.length} nodes; ${STARVED_NODE} at ${STARVED_CORES * 100}% of a core`);
     console.log(`false disconnections: ${falseDisconnections.length}${falseDisconnections.length ? ` ${JSON.stringify(falseDisconnections.map((f) => ({ ...f, cluster: clusterOf.get(f.address), at: (f.at - start) / 1000 })))}` : ''}`);
     console.log(`missed cuts: ${missed.length} of ${samples.length}${missed.length ? ` ${missed.map((m) => m.address).join(',')}` : ''}`);
     for (const condition of ['steady', 'apiserver-paused', 'etcd-paused', 'cluster-cut'] as Condition[]) {
@@ -297,6 +301,7 @@ async function soak(abstain: boolean): Promise<void> {
     }
     console.log(`writes in a steady minute: ${JSON.stringify(writesPerMinute)}`);
     for (const line of probeCounts) console.log(line);
+    console.log(`${STARVED_NODE} became starved (stall beyond half of probe.timeout) ${abstentions} time(s)${abstentions ? `: ${starvedEvents.map((e) => e.message).join(' | ')}` : ''}`);
   } finally {
     resumeAll();
     await s.destroy();

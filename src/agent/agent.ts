@@ -67,6 +67,8 @@ export class Agent {
   private starvationTimer?: NodeJS.Timeout;
   /** Whether the last published view withheld unreachable votes because this agent was starved. */
   private abstaining = false;
+  /** Whether the last starvation check found the agent starved. */
+  private starved = false;
   private readonly starvedGauge: Gauge;
   private firstRoundDone = false;
   private stopping = false;
@@ -121,7 +123,7 @@ export class Agent {
     });
     this.starvedGauge = new Gauge({
       name: `${METRIC_PREFIX}node_starved`,
-      help: '1 while this agent\'s event loop stalls beyond half of probe.timeout: it then votes no address unreachable (abstainWhenStarved).',
+      help: '1 while this agent counts as starved (its event loop stalled beyond half of probe.timeout); with abstainWhenStarved it then votes no address unreachable.',
       registers: [registry],
     });
     this.unreachableByImport = new Gauge({
@@ -280,27 +282,37 @@ export class Agent {
     }, PUBLISH_DEBOUNCE_MS);
   }
 
-  /** Whether this agent abstains from "unreachable" votes now (see src/agent/starvation.ts). */
-  private isAbstaining(): boolean {
-    return this.config.abstainWhenStarved && (this.starvation?.isStarved(Date.now()) ?? false);
+  private isStarved(): boolean {
+    return this.starvation?.isStarved(Date.now()) ?? false;
   }
 
-  /** Feeds the longest stall since the last check to the guard; a change of abstention is published at once. */
+  /** Whether this agent abstains from "unreachable" votes now (see src/agent/starvation.ts). */
+  private isAbstaining(): boolean {
+    return this.config.abstainWhenStarved && this.isStarved();
+  }
+
+  /**
+   * Feeds the longest stall since the last check to the guard. Starvation is told (gauge, log, Event)
+   * whether or not the agent abstains; a change of abstention is published at once.
+   */
   private checkStarvation(): void {
     this.starvation!.observe(this.loopDelay.max / 1e6, Date.now());
     this.loopDelay.reset();
-    const abstaining = this.isAbstaining();
-    if (abstaining === this.abstaining) return;
-    this.starvedGauge.set(abstaining ? 1 : 0);
-    if (abstaining) {
-      const reason = this.starvation!.reason();
-      this.logger.warn({ reason }, 'agent starved: it votes no address unreachable until its event loop runs smoothly again');
-      this.events.warning(this.reportRef(), 'NodeStarved', `${reason}: no address is voted unreachable from this node until it recovers`);
-    } else {
-      this.logger.info('agent no longer starved: its unreachable verdicts count again');
-      this.events.normal(this.reportRef(), 'NodeUnstarved', 'event loop runs smoothly again: unreachable verdicts count again');
+    const starved = this.isStarved();
+    if (starved !== this.starved) {
+      this.starved = starved;
+      this.starvedGauge.set(starved ? 1 : 0);
+      const consequence = this.config.abstainWhenStarved ? 'no address is voted unreachable from this node until it recovers' : 'its votes still count (abstainWhenStarved: false)';
+      if (starved) {
+        const reason = this.starvation!.reason();
+        this.logger.warn({ reason }, `agent starved: ${consequence}`);
+        this.events.warning(this.reportRef(), 'NodeStarved', `${reason}: ${consequence}`);
+      } else {
+        this.logger.info('agent no longer starved');
+        this.events.normal(this.reportRef(), 'NodeUnstarved', 'event loop runs smoothly again');
+      }
     }
-    this.publishView();
+    if (this.isAbstaining() !== this.abstaining) this.publishView();
   }
 
   private publishView(): void {
