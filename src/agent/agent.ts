@@ -23,6 +23,7 @@ import { buildNodeView, type NodeView } from '../report/view.js';
 import { shardingMembers } from '../report/validity.js';
 import { VERSION } from '../version.js';
 import { ReportPublisher } from './publisher.js';
+import { ProbeStatsMeter } from './probe-stats.js';
 import { StarvationGuard, starvationRule } from './starvation.js';
 
 export interface AgentOptions {
@@ -70,6 +71,7 @@ export class Agent {
   /** Whether the last starvation check found the agent starved. */
   private starved = false;
   private readonly starvedGauge: Gauge;
+  private readonly probeStats = new ProbeStatsMeter();
   private firstRoundDone = false;
   private stopping = false;
   private lastView?: NodeView;
@@ -337,6 +339,7 @@ export class Agent {
       probeReplicas: this.config.probeReplicas,
       heartbeatPeriodMs: this.config.heartbeatPeriodMs,
       targetRtts: () => reportedRtts(this.engine.snapshot()),
+      probeStats: () => this.probeStats.sample(this.engine.probeTotals(), Date.now()),
     });
   }
 

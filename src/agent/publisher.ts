@@ -6,7 +6,7 @@ import type { Logger } from '../log.js';
 import { statusCodeOf } from '../kube/resources.js';
 import { METRIC_PREFIX } from '../metrics.js';
 import { sameView, type NodeView } from '../report/view.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec, type TargetRtt } from '../contract/probe-report.js';
+import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec, type ProbeStats, type TargetRtt } from '../contract/probe-report.js';
 
 type OwnerReference = NonNullable<ProbeReport['metadata']['ownerReferences']>[number];
 
@@ -18,6 +18,8 @@ export interface ReportContext {
   heartbeatPeriodMs: number;
   /** Read at each write (heartbeats included) and published with it, never a reason to write. */
   targetRtts?: () => TargetRtt[] | undefined;
+  /** Likewise: the probe rate and lateness since the previous write. */
+  probeStats?: () => ProbeStats | undefined;
 }
 
 export class ReportPublisher {
@@ -84,8 +86,10 @@ export class ReportPublisher {
       targetRtts: context.targetRtts?.(),
     };
     const previous = this.written;
-    const unchanged = previous !== undefined && sameView({ ...previous, targetRtts: undefined }, { ...spec, targetRtts: undefined });
+    const forPeople = { targetRtts: undefined, probeStats: undefined };
+    const unchanged = previous !== undefined && sameView({ ...previous, ...forPeople }, { ...spec, ...forPeople });
     if (unchanged && !heartbeat) return;
+    spec.probeStats = context.probeStats?.();
     const reason = previous === undefined ? 'create' : unchanged ? 'heartbeat' : 'change';
     try {
       await this.put(spec);
@@ -131,7 +135,7 @@ export class ReportPublisher {
     const owner = await this.nodeOwner();
     const ownerReferences = owner ? [owner] : undefined;
     // Absent optional fields are sent as null so that a merge patch removes them.
-    const patchSpec = { ...spec, suspectReason: spec.suspectReason ?? null, targetRtts: spec.targetRtts ?? null };
+    const patchSpec = { ...spec, suspectReason: spec.suspectReason ?? null, targetRtts: spec.targetRtts ?? null, probeStats: spec.probeStats ?? null };
     try {
       await this.custom.patchClusterCustomObject(
         { group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, name: this.nodeName, body: { metadata: { ownerReferences }, spec: patchSpec } },

@@ -54,6 +54,15 @@ export interface ProbeReportSpec {
   serviceImports: ReportedServiceImport[];
   /** For people, not votes: last RTTs of at most MAX_REPORTED_RTTS answering targets (src/report/rtt.ts). */
   targetRtts?: TargetRtt[];
+  /** For people, not votes: the node's probe rate and lateness since its previous write. */
+  probeStats?: ProbeStats;
+}
+
+export interface ProbeStats {
+  /** Probes started per second. */
+  probesPerSecond: number;
+  /** How late, on average, those probes started after their planned time (ms). */
+  meanLatenessMs: number;
 }
 
 /** A ProbeReport object, as the agent writes it and agent and controller read it back. */

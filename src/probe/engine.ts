@@ -246,6 +246,11 @@ export class ProbeEngine {
     this.logger.info('probe engine stopped');
   }
 
+  /** Probes started since start and their summed lateness (ms): a monotonic pair to take rates from. */
+  probeTotals(): { started: number; latenessMs: number } {
+    return { ...this.metrics.totals };
+  }
+
   snapshot(): TargetStatus[] {
     const statuses: TargetStatus[] = [];
     for (const worker of this.workers.values()) {

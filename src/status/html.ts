@@ -72,12 +72,12 @@ function nodesHtml(nodes: readonly NodeRow[]): string {
   const rows = nodes
     .map(
       (node) =>
-        `<tr data-node="${escapeHtml(node.name)}"><th scope="row">${escapeHtml(node.name)}</th><td class="node ${node.state}">${escapeHtml(node.state)}</td><td>${escapeHtml(node.configVersion ?? '')}</td><td>${escapeHtml(node.heartbeatTime ?? '')}</td><td>${escapeHtml(node.targetsProbed ?? '')}</td><td>${node.unreachable}</td><td>${escapeHtml(node.probeReplicas)}</td><td>${escapeHtml(node.agentVersion ?? '')}</td><td class="why">${escapeHtml(node.reason ?? '')}</td></tr>`,
+        `<tr data-node="${escapeHtml(node.name)}"><th scope="row">${escapeHtml(node.name)}</th><td class="node ${node.state}">${escapeHtml(node.state)}</td><td>${escapeHtml(node.configVersion ?? '')}</td><td>${escapeHtml(node.heartbeatTime ?? '')}</td><td>${escapeHtml(node.targetsProbed ?? '')}</td><td>${node.unreachable}</td><td>${escapeHtml(node.probesPerSecond ?? '')}</td><td>${escapeHtml(node.meanLatenessMs ?? '')}</td><td>${escapeHtml(node.probeReplicas)}</td><td>${escapeHtml(node.agentVersion ?? '')}</td><td class="why">${escapeHtml(node.reason ?? '')}</td></tr>`,
     )
     .join('\n');
-  return `<table class="nodes"><thead><tr><th scope="col">node</th><th scope="col">state</th><th scope="col">config</th><th scope="col">heartbeat</th><th scope="col">targets</th><th scope="col">unreachable</th><th scope="col">probeReplicas</th><th scope="col">agent</th><th scope="col">why</th></tr></thead>
+  return `<table class="nodes"><thead><tr><th scope="col">node</th><th scope="col">state</th><th scope="col">config</th><th scope="col">heartbeat</th><th scope="col">targets</th><th scope="col">unreachable</th><th scope="col">probes/s</th><th scope="col">late (ms)</th><th scope="col">probeReplicas</th><th scope="col">agent</th><th scope="col">why</th></tr></thead>
 <tbody>
-${rows || '<tr><td colspan="9">no reports</td></tr>'}
+${rows || '<tr><td colspan="11">no reports</td></tr>'}
 </tbody></table>`;
 }
 

@@ -31,6 +31,9 @@ export interface NodeObservation {
   unreachable: ReadonlySet<string>;
   /** Addresses the node probes but has no verdict for: no vote either way. */
   unjudged?: ReadonlySet<string>;
+  /** Probes started per second and their mean lateness (ms) between the report's last two writes. */
+  probesPerSecond?: number;
+  meanLatenessMs?: number;
   /** Last round-trip time per address, for the addresses the report carries one for. */
   rttMs?: ReadonlyMap<string, number>;
 }
@@ -68,6 +71,7 @@ function observation(spec: ProbeReportSpec, state: NodeState, reason?: string): 
     heartbeatTime: spec.heartbeatTime,
     probeReplicas: spec.probeReplicas,
     targetsProbed: spec.targetsProbed,
+    ...(spec.probeStats && { probesPerSecond: spec.probeStats.probesPerSecond, meanLatenessMs: spec.probeStats.meanLatenessMs }),
     unreachable: new Set(spec.serviceImports.flatMap((view) => view.unreachable)),
     unjudged: new Set(spec.serviceImports.flatMap((view) => view.unknown ?? [])),
   };

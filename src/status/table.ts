@@ -52,7 +52,7 @@ function cellField(cell: Cell): Field {
 
 export function formatNodes(nodes: readonly NodeRow[], colour: boolean): string {
   return formatTable(
-    ['NODE', 'STATE', 'CONFIG', 'HEARTBEAT', 'TARGETS', 'UNREACHABLE', 'REASON'],
+    ['NODE', 'STATE', 'CONFIG', 'HEARTBEAT', 'TARGETS', 'UNREACHABLE', 'PROBES/S', 'LATE(MS)', 'REASON'],
     nodes.map((node) => [
       node.name,
       { text: node.state, colour: node.state === 'live' ? 'green' : 'yellow' },
@@ -60,6 +60,8 @@ export function formatNodes(nodes: readonly NodeRow[], colour: boolean): string 
       node.heartbeatTime ?? '',
       String(node.targetsProbed ?? ''),
       String(node.unreachable),
+      String(node.probesPerSecond ?? ''),
+      String(node.meanLatenessMs ?? ''),
       node.reason ?? '',
     ]),
     colour,

@@ -3,7 +3,8 @@ import { DEFAULT_CONFIG } from '../../src/config/config.js';
 import { escapeHtml, queryString, renderLive, renderPage, type PageSource } from '../../src/status/html.js';
 import { buildStatus, queryStatus, type StatusPage } from '../../src/status/model.js';
 import { formatMatrix, formatNodes, formatTable, MAX_NODE_COLUMNS } from '../../src/status/table.js';
-import { NOW } from './fixtures.js';
+import { observeReports } from '../../src/status/observe.js';
+import { NOW, makeReport } from './fixtures.js';
 
 const SOURCE: PageSource = { identity: 'controller-0', leading: true, decisions: 'leader' };
 const HOSTILE = `<img src=x onerror="alert('x')">&`;
@@ -68,7 +69,18 @@ describe('status tables for a terminal', () => {
     const lines = text.split('\n');
     expect(lines[0]).toMatch(/^NAMESPACE +SERVICEIMPORT +ADDRESS +NODE-A +NODE-B +DECISION +WHY$/);
     expect(lines[2]).toMatch(/ 10\.0\.0\.2 +UNREACHABLE +UNREACHABLE +kept-by-quorum +2 of 2/);
-    expect(formatNodes(nodes, false).split('\n')[0]).toMatch(/^NODE +STATE +CONFIG +HEARTBEAT +TARGETS +UNREACHABLE +REASON$/);
+    expect(formatNodes(nodes, false).split('\n')[0]).toMatch(/^NODE +STATE +CONFIG +HEARTBEAT +TARGETS +UNREACHABLE +PROBES\/S +LATE\(MS\) +REASON$/);
+  });
+
+  it("shows a node's probe rate and lateness from its report, in the table and on the page", () => {
+    const [node] = observeReports(
+      [{ metadata: { name: 'a' }, spec: makeReport('a', [], { probeStats: { probesPerSecond: 12.5, meanLatenessMs: 3.2 } }) }],
+      { now: NOW, configVersion: '1', staleAfterMs: 90_000 },
+      new Map(),
+    );
+    expect(formatNodes([{ ...node!, unreachable: 0 }], false).split('\n')[1]).toMatch(/ 12\.5 +3\.2$/);
+    const index = buildStatus({ now: NOW, config: DEFAULT_CONFIG, configVersion: '1', nodes: [node!], serviceImports: [], verdicts: new Map(), events: [] });
+    expect(renderPage(queryStatus(index, {}), SOURCE)).toMatch(/<td>12\.5<\/td><td>3\.2<\/td>/);
   });
 
   it('lists who sees an address unreachable instead of a column per node when there are many nodes', () => {
