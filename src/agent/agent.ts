@@ -22,6 +22,7 @@ import { reportedRtts } from '../report/rtt.js';
 import { buildNodeView, type NodeView } from '../report/view.js';
 import { shardingMembers } from '../report/validity.js';
 import { VERSION } from '../version.js';
+import { reportRefused } from '../kube/failures.js';
 import { ReportPublisher } from './publisher.js';
 import { ProbeStatsMeter } from './probe-stats.js';
 import { StarvationGuard, starvationRule } from './starvation.js';
@@ -182,7 +183,10 @@ export class Agent {
     await this.engine.firstRoundComplete();
     this.firstRoundDone = true;
     this.logger.info('first round complete; publishing');
-    this.publishView();
+    await this.publishView();
+    // An agent whose report is refused (an admission policy, RBAC) can vote nowhere: say so and stop.
+    const refusal = this.publisher.firstWriteRefusal;
+    if (refusal !== undefined) throw reportRefused(refusal, this.options.nodeName);
   }
 
   /** Graceful: stop being ready, stop probing, flush the last report write. */
@@ -269,7 +273,7 @@ export class Agent {
     if (diff.added || diff.removed || diff.changed) {
       this.logger.info({ ...diff, refused: diff.refused.length, total: mine.length }, 'target set updated');
     }
-    this.publishView();
+    void this.publishView();
   }
 
   /**
@@ -280,7 +284,7 @@ export class Agent {
     if (this.publishTimer) return;
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined;
-      this.publishView();
+      void this.publishView();
     }, PUBLISH_DEBOUNCE_MS);
   }
 
@@ -314,11 +318,11 @@ export class Agent {
         this.events.normal(this.reportRef(), 'NodeUnstarved', 'event loop runs smoothly again');
       }
     }
-    if (this.isAbstaining() !== this.abstaining) this.publishView();
+    if (this.isAbstaining() !== this.abstaining) void this.publishView();
   }
 
-  private publishView(): void {
-    if (!this.firstRoundDone || this.stopping) return;
+  private publishView(): Promise<void> {
+    if (!this.firstRoundDone || this.stopping) return Promise.resolve();
     this.abstaining = this.isAbstaining();
     // A starved agent's "unreachable" becomes no vote at all; its "reachable" still counts (an answer is an answer).
     const abstaining = this.abstaining;
@@ -333,7 +337,7 @@ export class Agent {
       targetSetDigest: this.targetDigest,
     };
     this.trackView(view);
-    void this.publisher.update(view, {
+    return this.publisher.update(view, {
       agentVersion: VERSION,
       configVersion: this.applied.version,
       probeReplicas: this.config.probeReplicas,

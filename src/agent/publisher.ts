@@ -29,6 +29,7 @@ export class ReportPublisher {
   private heartbeatTimer?: NodeJS.Timeout;
   private inFlight: Promise<void> = Promise.resolve();
   private stopped = false;
+  private refusal?: unknown;
   private readonly custom: k8s.CustomObjectsApi;
   private readonly core: k8s.CoreV1Api;
   /** The owner reference to this node's Node, read once before the first write; undefined when unreadable. */
@@ -48,6 +49,11 @@ export class ReportPublisher {
       labelNames: ['reason', 'result'],
       registers: [deps.registry],
     });
+  }
+
+  /** The refusal (401/403) of the very first write, if it was refused: such an agent can publish nothing. */
+  get firstWriteRefusal(): unknown {
+    return this.refusal;
   }
 
   /** The report as last written, if any. */
@@ -100,6 +106,8 @@ export class ReportPublisher {
       }
     } catch (err) {
       this.writes.inc({ reason, result: 'error' });
+      const code = statusCodeOf(err);
+      if (previous === undefined && (code === 401 || code === 403)) this.refusal ??= err;
       this.deps.logger.warn({ err, reason }, 'report write failed; retrying at the next change or heartbeat');
       this.scheduleHeartbeat(Math.min(5000, context.heartbeatPeriodMs));
       return;

@@ -242,3 +242,20 @@ export async function retryDuringStartup<T>(
     clearTimeout(timer);
   }
 }
+
+/**
+ * Why the agent's first ProbeReport write was refused, as a start-up failure. The manifest's admission
+ * policy accepts a report only from a token that names the report's node (docs/deploy.md).
+ */
+export function reportRefused(err: unknown, nodeName: string): StartupError {
+  const said = statusMessage(err) ?? '';
+  if (/ValidatingAdmissionPolicy/.test(said)) {
+    return new StartupError(
+      `the admission policy refuses this agent's ProbeReport ${nodeName}: ${said}`,
+      'run the agent as the DaemonSet does: with its pod\'s own ServiceAccount token (bound to the pod, so that it names the node; Kubernetes 1.30+) and --identity (NODE_NAME) set to spec.nodeName',
+      { cause: err },
+    );
+  }
+  const failure = describeApiFailure(err, `writing ProbeReport ${nodeName}`);
+  return new StartupError(failure.message, failure.fix, { cause: err });
+}

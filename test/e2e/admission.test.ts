@@ -2,6 +2,9 @@
 // manifest's RBAC, met with real pod-bound tokens of the manifest's ServiceAccounts: an agent writes
 // only its own node's report, the controller updates only synced multi-cluster EndpointSlices.
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport } from '../../src/contract/probe-report.js';
@@ -9,6 +12,7 @@ import { adminConfig, controlPlaneState, freshNamespace, tokenConfig } from '../
 import { ControlPlane } from '../harness/controlplane.js';
 import { makeEndpointSlice } from '../harness/fixtures.js';
 import { MANIFEST_NAMESPACE, applyAccessControl } from '../harness/manifest.js';
+import { startCli } from '../harness/processes.js';
 import { until } from '../harness/wait.js';
 
 const AGENT_POLICY = 'eps-probe-agent-own-report';
@@ -115,6 +119,26 @@ describe('admission policies of the manifest', () => {
   it('refuses the agent ServiceAccount a token that names no node', async () => {
     const { code, message } = await refusal(agentUnbound.patchClusterCustomObject({ ...reports, name: nodeA, body: { spec: { suspect: true } } }, mergePatch));
     expect({ code, message }).toMatchObject({ code: 403, message: expect.stringContaining('names no node') });
+  });
+
+  it('stops an agent whose first report the policy refuses, with one fatal line naming the policy and the fix', async () => {
+    // The ServiceAccount's token bound to no pod names no node: every report write is refused.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'eps-trst-'));
+    try {
+      const kubeconfig = plane.writeTokenKubeconfig(await plane.tokenFor(MANIFEST_NAMESPACE, 'eps-probe-agent'), path.join(dir, 'agent.kubeconfig'));
+      const agent = startCli(['agent', '--kubeconfig', kubeconfig, '--identity', nodeA, '--namespace', MANIFEST_NAMESPACE, '--metrics-port', '0', '--metrics-host', '127.0.0.1']);
+      const code = await new Promise<number | null>((resolve) => agent.child.once('exit', resolve));
+      expect(code).toBe(1);
+      const fatal = agent.logs.filter((line) => line.level === 'fatal');
+      expect(fatal).toHaveLength(1);
+      expect(agent.logs.at(-1)).toBe(fatal[0]);
+      expect(fatal[0]).toMatchObject({
+        cause: expect.stringMatching(new RegExp(`admission policy refuses this agent's ProbeReport ${nodeA}: .*${AGENT_POLICY}`)),
+        fix: expect.stringContaining('bound to the pod'),
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an agent to delete any report, even its own (RBAC)', async () => {
