@@ -9,6 +9,7 @@ import type { Config } from '../config/config.js';
 import { ConfigWatch, type AppliedConfig } from '../config/watch.js';
 import { ConditionAnnouncer, createEventRecorder, type EventTarget } from '../kube/events.js';
 import { servedServiceImportVersion } from '../kube/discovery.js';
+import { writeWithRetry, type WriteOutcome } from '../kube/write-policy.js';
 import { InformerMetrics, SupervisedInformer } from '../kube/informer.js';
 import { endpointSliceInformerSpec, nodeInformerSpec, probeReportInformerSpec, serviceImportInformerSpec, statusCodeOf } from '../kube/resources.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec } from '../contract/probe-report.js';
@@ -37,13 +38,9 @@ export interface ControllerOptions {
 }
 
 const DEFAULT_DEBOUNCE_MS = 20;
-const MAX_WRITE_ATTEMPTS = 5;
+/** Re-reads of a slice after conflicts before the pass gives up on it. */
+const MAX_CONFLICT_ROUNDS = 5;
 
-class NotLeaderError extends Error {
-  constructor() {
-    super('not the leader any more; write skipped');
-  }
-}
 
 export class Controller {
   private readonly informerMetrics: InformerMetrics;
@@ -408,7 +405,7 @@ export class Controller {
         // The uid precondition spares a report re-created meanwhile (for a new Node of the same name).
         const body = { preconditions: { uid: ref.uid } };
         const deleted = await this.write('probereports', () => this.custom.deleteClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, name, body }));
-        if (deleted !== true) return;
+        if (deleted !== 'written') return;
         this.orphanedSince.delete(name);
         const message = `Node ${name} has been gone for ${Math.round((nowMs - since) / 1000)} s: its report is deleted`;
         this.deps.logger.info({ report: name }, message);
@@ -469,7 +466,7 @@ export class Controller {
     if (desired !== (current ?? '')) {
       const before = new Set(parseAddressList(current).addresses);
       const written = await this.write('serviceimports', () => this.patchAnnotation(namespace, name, desired));
-      if (written) {
+      if (written === 'written') {
         changes = {
           disconnected: [...verdict.disconnected].filter((a) => !before.has(a)).sort(),
           reconnected: [...before].filter((a) => !verdict.disconnected.has(a)).sort(),
@@ -525,7 +522,7 @@ export class Controller {
     const stamp = `${observed.metadata!.resourceVersion}|${formatAddressList(disconnected)}`;
     if (this.settledSlices.get(key) === stamp) return observed;
     let slice = observed;
-    for (let attempt = 1; attempt <= MAX_WRITE_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt <= MAX_CONFLICT_ROUNDS; attempt++) {
       const result = desiredSlice(slice, disconnected);
       if (result.recordProblem) this.deps.logger.warn({ slice: key, problem: result.recordProblem }, 'pruning record ignored');
       if (!result.changed) {
@@ -534,7 +531,7 @@ export class Controller {
       }
       const body = result.slice;
       const outcome = await this.write('endpointslices', () => this.discovery.replaceNamespacedEndpointSlice({ namespace, name, body }), true);
-      if (outcome === true) {
+      if (outcome === 'written') {
         this.deps.logger.info({ slice: `${namespace}/${name}`, removed: result.removed, restored: result.restored }, 'endpoint slice updated');
         return body;
       }
@@ -549,41 +546,15 @@ export class Controller {
     return slice;
   }
 
-  /**
-   * One write, only while leading, retried with backoff on transient errors. Returns true when
-   * written, false when the object is gone or the write failed, 'conflict' on 409 when the caller
-   * handles conflicts.
-   */
-  private async write(resource: string, request: () => Promise<unknown>, callerHandlesConflict = false): Promise<boolean | 'conflict'> {
-    return this.limit(async () => {
-      let delay = 100;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          if (!this.leader.isLeader()) throw new NotLeaderError();
-          await request();
-          this.metrics.writes.inc({ resource, result: 'success' });
-          return true;
-        } catch (err) {
-          const code = statusCodeOf(err);
-          if (err instanceof NotLeaderError) return false;
-          if (code === 404) {
-            this.metrics.writes.inc({ resource, result: 'gone' });
-            return false;
-          }
-          if (code === 409 && callerHandlesConflict) {
-            this.metrics.writes.inc({ resource, result: 'conflict' });
-            return 'conflict';
-          }
-          this.metrics.writes.inc({ resource, result: 'error' });
-          const transient = code === undefined || code === 409 || code === 429 || code >= 500;
-          if (!transient || attempt >= MAX_WRITE_ATTEMPTS) {
-            this.deps.logger.error({ err, resource, attempt }, 'write failed; retrying at the next pass');
-            return false;
-          }
-          await new Promise((resolve) => setTimeout(resolve, delay));
-          delay = Math.min(delay * 2, 2000);
-        }
-      }
-    });
+  /** One write through the write policy (src/kube/write-policy.ts), at most writeConcurrency at once. */
+  private write(resource: string, request: () => Promise<unknown>, callerHandlesConflict = false): Promise<WriteOutcome> {
+    return this.limit(() =>
+      writeWithRetry(request, {
+        isLeader: () => this.leader.isLeader(),
+        callerHandlesConflict,
+        onAttempt: (result) => this.metrics.writes.inc({ resource, result }),
+        onFailed: (err, attempt) => this.deps.logger.error({ err, resource, attempt }, 'write failed; retrying at the next pass'),
+      }),
+    );
   }
 }
