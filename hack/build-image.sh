@@ -11,31 +11,9 @@ export CONTAINERS_CONF="$here/containers.conf"
 version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$root/package.json" | head -n1)"
 image="${IMAGE:-localhost/eps-probe-plugin:$version}"
 scratch="$(mktemp -d)"
-created_policy=""
-cleanup() {
-  rm -rf "$scratch"
-  if [[ -n "$created_policy" ]]; then rm -f "$created_policy"; fi
-}
-trap cleanup EXIT
+trap 'rm -rf "$scratch"' EXIT
 
-packages=(podman runc conmon debootstrap libcap2-bin)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "[image] apt-get install ${missing[*]}" >&2
-  # Keep package scripts from starting services, unless the machine already has such a policy.
-  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
-    created_policy=/usr/sbin/policy-rc.d
-    printf '#!/bin/sh\nexit 101\n' >"$created_policy" && chmod 755 "$created_policy"
-  fi
-  export DEBIAN_FRONTEND=noninteractive
-  install=(apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "${missing[@]}")
-  "${install[@]}" >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && "${install[@]}" >/dev/null; }
-  if [[ -n "$created_policy" ]]; then rm -f "$created_policy" && created_policy=""; fi
-  echo "[image] installed in ${SECONDS}s" >&2
-fi
+bash "$here/apt-install.sh" image podman runc conmon debootstrap libcap2-bin
 
 base="${NODE_IMAGE:-}"
 if [[ -z "$base" ]]; then
