@@ -9,6 +9,7 @@ import { freePort } from '../harness/controlplane.js';
 import { MCS_GROUP, MCS_VERSION, makeEndpointSlice, makeServiceImport } from '../harness/fixtures.js';
 import { POD_PORT, createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
+import { seriesValue } from '../harness/metrics.js';
 
 const CONFIG = fastProbeConfig(`heartbeatPeriod: 2s
 controller:
@@ -30,10 +31,7 @@ describe('configuration loss', () => {
   /** '' while the process is not serving yet. */
   const controllerMetrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${controllerPort}/metrics`).catch(() => undefined))?.text() ?? '';
   const agentMetrics = (host: string): Promise<string> => s.metrics(host).catch(() => '');
-  const metricValue = (text: string, series: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-    return line === undefined ? 0 : Number(line.slice(series.length + 1));
-  };
+  const metricValue = (text: string, series: string): number => seriesValue(text, series) ?? 0;
   const eventsOf = async (reason: string, namespace = s.configNamespace): Promise<k8s.CoreV1Event[]> =>
     (await core.listNamespacedEvent({ namespace, fieldSelector: `reason=${reason}` })).items;
   /** Every agent reports on the good configuration, in a report written after `since` (ms). */

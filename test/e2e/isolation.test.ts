@@ -8,6 +8,7 @@ import { freePort } from '../harness/controlplane.js';
 import { makeEndpointSlice } from '../harness/fixtures.js';
 import { POD_PORT, SERVICE, SLICE, createScenario, type Scenario, fastProbeConfig } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
+import { scrape, seriesValue } from '../harness/metrics.js';
 
 const CONFIG = fastProbeConfig(`heartbeatPeriod: 2s
 selfIsolationShare: 0.5
@@ -27,11 +28,7 @@ describe('isolation guard', () => {
 
   const addressesOf = (pods: readonly string[]): string[] => pods.map((p) => s.pods[p]!);
   const sorted = (pods: readonly string[]): string => addressesOf(pods).sort().join(',');
-  const controllerMetric = async (series: string): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${controllerPort}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-    return line === undefined ? Number.NaN : Number(line.slice(series.length + 1));
-  };
+  const controllerMetric = async (series: string): Promise<number> => seriesValue(await scrape(controllerPort), series) ?? Number.NaN;
 
   /** The ServiceImport `web` and its slice hold exactly these pods. */
   async function serveOnly(pods: readonly string[]): Promise<void> {

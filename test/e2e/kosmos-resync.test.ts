@@ -9,6 +9,7 @@ import { freePort } from '../harness/controlplane.js';
 import { kosmosPrune } from '../harness/fixtures.js';
 import { SLICE, createScenario, fastProbeConfig, type Scenario } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
+import { scrape, seriesValue } from '../harness/metrics.js';
 
 const CONFIG = fastProbeConfig(`heartbeatPeriod: 1s
 controller:
@@ -32,9 +33,7 @@ describe('beside a Kosmos re-sync', () => {
   }
 
   async function missingAddresses(): Promise<number | undefined> {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith('eps_probe_serviceimport_missing_addresses{') && l.includes(`namespace="${s.namespace}"`));
-    return line === undefined ? undefined : Number(line.split(' ').pop());
+    return seriesValue(await scrape(metricsPort), `eps_probe_serviceimport_missing_addresses{namespace="${s.namespace}",serviceimport="web"}`);
   }
 
   async function reconnectedEvents(): Promise<string[]> {

@@ -8,6 +8,7 @@ import { controlPlaneState } from '../harness/cluster.js';
 import { freePort } from '../harness/controlplane.js';
 import { createScenario, fastProbeConfig, type Scenario } from '../harness/scenario.js';
 import { until } from '../harness/wait.js';
+import { scrape, seriesValue } from '../harness/metrics.js';
 
 const STALE_AFTER_MS = 4000;
 const CONFIG = fastProbeConfig(`heartbeatPeriod: 1s
@@ -30,9 +31,7 @@ describe('node reports', () => {
     custom().getClusterCustomObject({ ...reports, name }).then((r) => r as ProbeReport, () => undefined);
 
   async function controllerMetric(series: string): Promise<number | undefined> {
-    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-    return line === undefined ? undefined : Number(line.split(' ')[1]);
+    return seriesValue(await scrape(metricsPort), series);
   }
 
   beforeAll(async () => {
