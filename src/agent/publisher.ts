@@ -79,7 +79,8 @@ export class ReportPublisher {
   }
 
   private async write(heartbeat: boolean): Promise<void> {
-    if (this.stopped || !this.pending) return;
+    // After a refused first write the agent stops (start-up fails on it): nothing more goes out.
+    if (this.stopped || !this.pending || this.refusal !== undefined) return;
     const { view, context } = this.pending;
     const spec: ProbeReportSpec = {
       nodeName: this.nodeName,
