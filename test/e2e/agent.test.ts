@@ -88,9 +88,25 @@ describe('agent', () => {
       agent.kill('SIGSTOP');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       agent.kill('SIGCONT');
-      await expect.poll(async () => (await report('n1'))?.serviceImports.find((v) => v.name === 'web'), { timeout: 5000, interval: 50 })
-        .toMatchObject({ unreachable: [], unknown: [s.pods.p2] });
-      expect(await metrics('n1')).toMatch(/^eps_probe_node_starved 1$/m);
+      // Further stalls (400 ms of every second) keep it starved while the report is read, so a slow
+      // apiserver cannot make the check miss the abstention.
+      let stalling = true;
+      const stalls = (async () => {
+        while (stalling) {
+          await new Promise((resolve) => setTimeout(resolve, 600));
+          agent.kill('SIGSTOP');
+          await new Promise((resolve) => setTimeout(resolve, 400));
+          agent.kill('SIGCONT');
+        }
+      })();
+      try {
+        await expect.poll(async () => (await report('n1'))?.serviceImports.find((v) => v.name === 'web'), { timeout: 10_000, interval: 50 })
+          .toMatchObject({ unreachable: [], unknown: [s.pods.p2] });
+        expect(await metrics('n1')).toMatch(/^eps_probe_node_starved 1$/m);
+      } finally {
+        stalling = false;
+        await stalls;
+      }
       // Calm for interval × max(thresholds) + timeout = 2.5 s: the verdict counts again.
       await expect.poll(async () => unreachableOf(await report('n1')), { timeout: 10_000, interval: 100 }).toEqual([s.pods.p2]);
       expect(await metrics('n1')).toMatch(/^eps_probe_node_starved 0$/m);
