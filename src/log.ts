@@ -35,24 +35,32 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 /**
- * Problems found by repeated passes over the same input (a target set, the informers' caches): each
- * is reported once while it stays in the input and again if it leaves and comes back. What a pass
- * no longer finds is forgotten, so memory follows the input, not everything ever seen.
+ * Problems found by repeated passes over the same input (a target set, the informers' caches, a
+ * condition such as addresses held back or a node isolated): each is told once while it stays and
+ * again when it changes or leaves and comes back, not on every pass that still finds it (each repeat
+ * would raise an Event's count). What a pass no longer finds is forgotten, so memory follows the
+ * input, not everything ever seen.
  */
 export class ReportedProblems<K> {
-  private reported = new Set<K>();
-  private found = new Set<K>();
+  private told = new Map<K, string>();
+  private found = new Map<K, string>();
 
   /** Whether `key`, found in this pass, is to be reported: it was not found in the last pass, nor yet in this one. */
   isNew(key: K): boolean {
-    if (this.found.has(key)) return false;
-    this.found.add(key);
-    return !this.reported.has(key);
+    return this.changed(key, 'found');
+  }
+
+  /** Whether `key`, found in this pass in `state`, is news: found in no other state before. An empty state is not found. */
+  changed(key: K, state: string): boolean {
+    if (!state) return false;
+    const before = this.found.get(key) ?? this.told.get(key);
+    this.found.set(key, state);
+    return before !== state;
   }
 
   /** Ends a pass: what it did not find is forgotten. */
   endPass(): void {
-    this.reported = this.found;
-    this.found = new Set();
+    this.told = this.found;
+    this.found = new Map();
   }
 }

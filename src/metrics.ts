@@ -1,4 +1,4 @@
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration, type GaugeConfiguration, type HistogramConfiguration } from 'prom-client';
 
 /** Every metric of this project starts with this prefix. */
 export const METRIC_PREFIX = 'eps_probe_';
@@ -14,4 +14,23 @@ export function createRegistry(options: { processMetrics?: boolean } = {}): Regi
     }
   }
   return registry;
+}
+
+/**
+ * The metric named `config.name` in `registry`, created there on first use: a second instance of a
+ * component on one registry (a test, a restart inside the process) shares the series instead of
+ * failing to register them.
+ */
+export function counterIn<T extends string>(registry: Registry, config: CounterConfiguration<T>): Counter<T> {
+  return (registry.getSingleMetric(config.name) as Counter<T> | undefined) ?? new Counter({ ...config, registers: [registry] });
+}
+
+/** As counterIn, for a gauge. */
+export function gaugeIn<T extends string>(registry: Registry, config: GaugeConfiguration<T>): Gauge<T> {
+  return (registry.getSingleMetric(config.name) as Gauge<T> | undefined) ?? new Gauge({ ...config, registers: [registry] });
+}
+
+/** As counterIn, for a histogram. */
+export function histogramIn<T extends string>(registry: Registry, config: HistogramConfiguration<T>): Histogram<T> {
+  return (registry.getSingleMetric(config.name) as Histogram<T> | undefined) ?? new Histogram({ ...config, registers: [registry] });
 }

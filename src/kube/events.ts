@@ -125,27 +125,3 @@ function eventBody(type: string, target: EventTarget, reason: string, message: s
     count: 1,
   };
 }
-
-/**
- * Tells a persisting condition (addresses held back, a node isolated) once when it starts or changes,
- * not on every pass that still finds it: each repeat would otherwise raise an Event's count.
- */
-export class ConditionAnnouncer {
-  private readonly told = new Map<string, string>();
-
-  /** Whether `state` of `key` is news worth an Event; an empty state ends the condition. */
-  changed(key: string, state: string): boolean {
-    if (!state) {
-      this.told.delete(key);
-      return false;
-    }
-    if (this.told.get(key) === state) return false;
-    this.told.set(key, state);
-    return true;
-  }
-
-  /** Forgets the keys that are gone, so a condition that comes back is told again. */
-  retain(present: ReadonlySet<string>): void {
-    for (const key of this.told.keys()) if (!present.has(key)) this.told.delete(key);
-  }
-}

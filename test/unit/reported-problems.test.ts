@@ -27,4 +27,19 @@ describe('ReportedProblems', () => {
     expect(problems.isNew(999)).toBe(false);
     expect(problems.isNew(998)).toBe(true);
   });
+
+  it('tells a condition when it starts or changes, not while it persists', () => {
+    const conditions = new ReportedProblems<string>();
+    const told = (states: Record<string, string>): string[] => {
+      const news = Object.entries(states).filter(([key, state]) => conditions.changed(key, state)).map(([key, state]) => `${key}=${state}`);
+      conditions.endPass();
+      return news;
+    };
+    expect(told({ 'ns/a': '10.0.0.1', 'ns/b': '' })).toEqual(['ns/a=10.0.0.1']);
+    expect(told({ 'ns/a': '10.0.0.1', 'ns/b': '' })).toEqual([]);
+    expect(told({ 'ns/a': '10.0.0.1,10.0.0.2', 'ns/b': '10.0.1.1' })).toEqual(['ns/a=10.0.0.1,10.0.0.2', 'ns/b=10.0.1.1']);
+    // Ended (empty) or gone from the pass: told again when it comes back.
+    expect(told({ 'ns/a': '' })).toEqual([]);
+    expect(told({ 'ns/a': '10.0.0.1,10.0.0.2', 'ns/b': '10.0.1.1' })).toEqual(['ns/a=10.0.0.1,10.0.0.2', 'ns/b=10.0.1.1']);
+  });
 });
