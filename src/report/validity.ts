@@ -37,13 +37,9 @@ export interface ValidityOptions {
   nodeExists?: (name: string) => boolean;
 }
 
-/** Why `report` may not vote, or undefined when it may. */
-function invalidReason(report: NamedReport, options: ValidityOptions): InvalidReport | undefined {
+/** What is wrong with `report` besides its Node's existence, or undefined when nothing is. */
+function specProblem(report: NamedReport, now: Date): InvalidReport | undefined {
   const { name } = report.metadata;
-  // First: the controller deletes the reports of names that are no Node, whatever else is wrong with them.
-  if (options.nodeExists && !options.nodeExists(name)) {
-    return { name, reason: 'no-node', detail: `no Node named ${JSON.stringify(name)}` };
-  }
   const spec = report.spec;
   const heartbeat = Date.parse(spec?.heartbeatTime ?? '');
   if (typeof spec?.nodeName !== 'string' || !Array.isArray(spec.serviceImports) || !Number.isFinite(heartbeat)) {
@@ -52,22 +48,34 @@ function invalidReason(report: NamedReport, options: ValidityOptions): InvalidRe
   if (spec.nodeName !== name) {
     return { name, reason: 'name-mismatch', detail: `spec.nodeName ${JSON.stringify(spec.nodeName)} differs from the report's name` };
   }
-  if (heartbeat - options.now.getTime() > MAX_HEARTBEAT_SKEW_MS) {
+  if (heartbeat - now.getTime() > MAX_HEARTBEAT_SKEW_MS) {
     return { name, reason: 'future-heartbeat', detail: `heartbeatTime ${spec.heartbeatTime} is more than ${MAX_HEARTBEAT_SKEW_MS / 1000} s ahead` };
   }
   return undefined;
 }
 
-/** Splits reports into the specs that may vote (one per node) and the invalid ones with their reason. */
-export function partitionReports(reports: readonly NamedReport[], options: ValidityOptions): { valid: ProbeReportSpec[]; invalid: InvalidReport[] } {
-  const valid: ProbeReportSpec[] = [];
-  const invalid: InvalidReport[] = [];
+export interface PartitionedReports {
+  /** The specs that may vote (one per node). */
+  valid: ProbeReportSpec[];
+  /** The others, each with its reason. */
+  invalid: InvalidReport[];
+  /** The specs valid but for their Node's existence: candidates for the sharding ring (agents do not watch Nodes). */
+  ring: ProbeReportSpec[];
+}
+
+/** Splits reports into those that may vote and the invalid ones with their reason, in one pass. */
+export function partitionReports(reports: readonly NamedReport[], options: ValidityOptions): PartitionedReports {
+  const partitioned: PartitionedReports = { valid: [], invalid: [], ring: [] };
   for (const report of reports) {
-    const problem = invalidReason(report, options);
-    if (problem) invalid.push(problem);
-    else valid.push(report.spec!);
+    const problem = specProblem(report, options.now);
+    if (!problem) partitioned.ring.push(report.spec!);
+    const name = report.metadata.name;
+    // The controller deletes the reports of names that are no Node, whatever else is wrong with them.
+    if (options.nodeExists && !options.nodeExists(name)) partitioned.invalid.push({ name, reason: 'no-node', detail: `no Node named ${JSON.stringify(name)}` });
+    else if (problem) partitioned.invalid.push(problem);
+    else partitioned.valid.push(report.spec!);
   }
-  return { valid, invalid };
+  return partitioned;
 }
 
 /**
@@ -76,7 +84,17 @@ export function partitionReports(reports: readonly NamedReport[], options: Valid
  * (agents do not watch Nodes; docs/adr/0004). A report that does not vote for another reason still
  * holds its place, so both sides agree on the ring.
  */
-export function shardingMembers(reports: readonly NamedReport[], options: { now: Date; configVersion: string; staleAfterMs: number }): string[] {
-  const peers = onConfiguration(partitionReports(reports, { now: options.now }).valid, options.configVersion);
-  return liveMembers(peers, options.now, options.staleAfterMs);
+export function shardingMembers(reports: readonly NamedReport[], options: RingOptions): string[] {
+  return ringMembers(partitionReports(reports, { now: options.now }).ring, options);
+}
+
+export interface RingOptions {
+  now: Date;
+  configVersion: string;
+  staleAfterMs: number;
+}
+
+/** shardingMembers() of reports already partitioned: the live ones of `ring` on the configuration in force. */
+export function ringMembers(ring: readonly ProbeReportSpec[], options: RingOptions): string[] {
+  return liveMembers(onConfiguration(ring, options.configVersion), options.now, options.staleAfterMs);
 }

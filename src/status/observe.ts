@@ -5,15 +5,15 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Config } from '../config/config.js';
 import { prunedAddresses } from '../report/prune.js';
 import { parseAddressList } from '../contract/addresses.js';
-import { aggregate, isLive, onConfiguration, type Aggregation } from '../report/aggregate.js';
+import type { Aggregation } from '../report/aggregate.js';
+import { decide as decideFromReports, reportState, type NodeState } from '../report/decide.js';
 import { refusedAddresses } from '../report/coverage.js';
 import { addressesByServiceImport, buildTargets, indexSyncedSlices, namespaceAllowed } from '../report/targets.js';
 import { ANNOTATION_DISCONNECTED, type ServiceImport, type ServiceImportKey } from '../contract/kosmos.js';
 import type { ProbeReportSpec } from '../contract/probe-report.js';
-import { partitionReports, shardingMembers, type NamedReport } from '../report/validity.js';
+import { partitionReports, type NamedReport } from '../report/validity.js';
 
-/** Whether a node's report counts, as the controller decides it (the same order of checks). */
-export type NodeState = 'live' | 'suspect' | 'stale' | 'other-config' | 'invalid';
+export type { NodeState };
 
 /** One node as its report shows it. Only `unreachable` is required of a report: the rest is optional. */
 export interface NodeObservation {
@@ -84,13 +84,8 @@ function observation(spec: ProbeReportSpec, state: NodeState, reason?: string): 
 export function observeReports(reports: readonly NamedReport[], context: ReportContext, isolated: ReadonlyMap<string, string>): NodeObservation[] {
   const { valid, invalid } = partitionReports(reports, { now: context.now, nodeExists: context.nodeExists });
   const nodes = valid.map((spec): NodeObservation => {
-    if (!isLive(spec, context.now, context.staleAfterMs)) return observation(spec, 'stale', `no heartbeat since ${spec.heartbeatTime}`);
-    if (spec.configVersion !== context.configVersion) {
-      return observation(spec, 'other-config', `runs configuration ${spec.configVersion}, not ${context.configVersion}`);
-    }
-    const isolation = isolated.get(spec.nodeName);
-    if (isolation !== undefined) return observation(spec, 'suspect', `isolated: the node ${isolation}`);
-    return observation(spec, 'live');
+    const { state, reason } = reportState(spec, { ...context, isolated });
+    return observation(spec, state, reason);
   });
   for (const problem of invalid) {
     nodes.push({ name: problem.name, state: 'invalid', reason: `${problem.reason}: ${problem.detail}`, probeReplicas: 0, unreachable: new Set() });
@@ -141,19 +136,16 @@ export function decide(input: {
   context: ReportContext;
 }): Aggregation {
   const { config } = input;
-  const { now, nodeExists, configVersion, staleAfterMs } = input.context;
-  const { valid } = partitionReports(input.reports, { now, nodeExists });
-  return aggregate({
-    reports: onConfiguration(valid, configVersion),
+  const { now, nodeExists, configVersion } = input.context;
+  const { verdicts, isolated } = decideFromReports({
+    reports: input.reports,
+    nodeExists,
     now,
-    staleAfterMs,
-    quorum: config.controller.quorum,
-    maxEjectionShare: config.controller.maxEjectionShare,
-    selfIsolationShare: config.selfIsolationShare,
-    probeReplicas: config.probeReplicas,
-    members: shardingMembers(input.reports, { now, configVersion, staleAfterMs }),
+    configVersion,
+    settings: config,
     serviceImports: input.serviceImports.map((si) => ({ key: `${si.namespace}/${si.name}`, addresses: si.addresses })),
     refused: refusedAddresses(input.serviceImports.flatMap((si) => si.addresses), config.allowCidrs),
     previous: new Map(input.serviceImports.map((si) => [`${si.namespace}/${si.name}`, si.published])),
   });
+  return { verdicts, isolated };
 }

@@ -11,7 +11,7 @@ const nodeExists = (name: string): boolean => nodes.has(name);
 describe('partitionReports', () => {
   it('lets a report named after its existing node vote', () => {
     const report = named('a', { heartbeatTime: at(MAX_HEARTBEAT_SKEW_MS) });
-    expect(partitionReports([report], { now: NOW, nodeExists })).toEqual({ valid: [report.spec], invalid: [] });
+    expect(partitionReports([report], { now: NOW, nodeExists })).toEqual({ valid: [report.spec], invalid: [], ring: [report.spec] });
   });
 
   it.each<{ name: string; report: NamedReport; reason: string }>([
