@@ -1,14 +1,12 @@
 // Writes this node's ProbeReport: when the view changes, and otherwise once per heartbeat period.
 // A steady state costs one write per heartbeat, none per probe round.
-import * as k8s from '@kubernetes/client-node';
-import { Counter, type Registry } from 'prom-client';
-import type { Logger } from '../log.js';
+import type { Counter, Registry } from 'prom-client';
+import type { ProbeReportSpec, ProbeStats, TargetRtt } from '../contract/probe-report.js';
+import type { ReportWriter } from '../kube/report-writer.js';
 import { statusCodeOf } from '../kube/resources.js';
-import { METRIC_PREFIX } from '../metrics.js';
+import type { Logger } from '../log.js';
+import { METRIC_PREFIX, counterIn } from '../metrics.js';
 import { sameView, type NodeView } from '../report/view.js';
-import { REPORT_GROUP, REPORT_KIND, REPORT_PLURAL, REPORT_VERSION, type ProbeReport, type ProbeReportSpec, type ProbeStats, type TargetRtt } from '../contract/probe-report.js';
-
-type OwnerReference = NonNullable<ProbeReport['metadata']['ownerReferences']>[number];
 
 /** What the agent knows besides the view. */
 export interface ReportContext {
@@ -30,24 +28,17 @@ export class ReportPublisher {
   private inFlight: Promise<void> = Promise.resolve();
   private stopped = false;
   private refusal?: unknown;
-  private readonly custom: k8s.CustomObjectsApi;
-  private readonly core: k8s.CoreV1Api;
-  /** The owner reference to this node's Node, read once before the first write; undefined when unreadable. */
-  private owner?: Promise<OwnerReference | undefined>;
   private readonly writes: Counter<'reason' | 'result'>;
 
   constructor(
-    kc: k8s.KubeConfig,
+    private readonly writer: ReportWriter,
     private readonly nodeName: string,
     private readonly deps: { logger: Logger; registry: Registry },
   ) {
-    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.writes = new Counter({
+    this.writes = counterIn(deps.registry, {
       name: `${METRIC_PREFIX}report_writes_total`,
       help: 'ProbeReport writes by reason (change, heartbeat, create) and result (success, error).',
       labelNames: ['reason', 'result'],
-      registers: [deps.registry],
     });
   }
 
@@ -99,7 +90,7 @@ export class ReportPublisher {
     spec.probeStats = context.probeStats?.();
     const reason = previous === undefined ? 'create' : unchanged ? 'heartbeat' : 'change';
     try {
-      await this.put(spec);
+      await this.writer.put(spec);
       this.written = spec;
       this.writes.inc({ reason, result: 'success' });
       if (reason !== 'heartbeat') {
@@ -121,44 +112,5 @@ export class ReportPublisher {
     if (this.stopped) return;
     this.heartbeatTimer = setTimeout(() => void this.flush(true), delayMs);
     this.heartbeatTimer.unref();
-  }
-
-  /**
-   * The report belongs to its Node: where the garbage collector runs, it goes with the Node. A Node
-   * that cannot be read (no RBAC `get nodes`, say) costs only the reference, never the report: the
-   * controller also deletes reports of Nodes that are gone.
-   */
-  private nodeOwner(): Promise<OwnerReference | undefined> {
-    this.owner ??= this.core.readNode({ name: this.nodeName }).then(
-      (node) => ({ apiVersion: 'v1', kind: 'Node', name: this.nodeName, uid: node.metadata!.uid! }),
-      (err: unknown) => {
-        this.deps.logger.warn({ err, node: this.nodeName }, 'cannot read this node\'s Node object: the report is published without an owner reference');
-        return undefined;
-      },
-    );
-    return this.owner;
-  }
-
-  /** Merge-patches the whole spec (only this agent writes it), creating the report when missing. */
-  private async put(spec: ProbeReportSpec): Promise<void> {
-    const owner = await this.nodeOwner();
-    const ownerReferences = owner ? [owner] : undefined;
-    // Absent optional fields are sent as null so that a merge patch removes them.
-    const patchSpec = { ...spec, suspectReason: spec.suspectReason ?? null, targetRtts: spec.targetRtts ?? null, probeStats: spec.probeStats ?? null };
-    try {
-      await this.custom.patchClusterCustomObject(
-        { group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, name: this.nodeName, body: { metadata: { ownerReferences }, spec: patchSpec } },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-      );
-    } catch (err) {
-      if (statusCodeOf(err) !== 404) throw err;
-      const body: ProbeReport = {
-        apiVersion: `${REPORT_GROUP}/${REPORT_VERSION}`,
-        kind: REPORT_KIND,
-        metadata: { name: this.nodeName, ownerReferences },
-        spec,
-      };
-      await this.custom.createClusterCustomObject({ group: REPORT_GROUP, version: REPORT_VERSION, plural: REPORT_PLURAL, body });
-    }
   }
 }
