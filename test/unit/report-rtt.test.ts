@@ -34,6 +34,13 @@ describe('reportedRtts', () => {
     expect(Math.min(...rtts.map((r) => r.rttMs))).toBe(1000 - MAX_REPORTED_RTTS);
   });
 
+  it('keeps the slowest whatever the order they come in, listed by address', () => {
+    const rtt = (i: number) => ((i * 7919) % 1000) / 10;
+    const targets = Array.from({ length: 1000 }, (_, i) => ({ address: `10.1.${Math.floor(i / 256)}.${i % 256}`, lastRttMs: rtt(i) }));
+    const expected = [...targets].sort((a, b) => b.lastRttMs - a.lastRttMs).slice(0, 5).map((t) => t.address).sort();
+    expect(reportedRtts(targets, 5)!.map((r) => r.address)).toEqual(expected);
+  });
+
   it('reaches the status model as the cells\' RTT', () => {
     const report = makeReport('a', [], { targetRtts: [{ address: '10.0.0.1', rttMs: 0.42 }] });
     const [node] = observeReports([{ metadata: { name: 'a' }, spec: report }], { now: NOW, configVersion: '1', staleAfterMs: 90_000 }, new Map());
