@@ -29,7 +29,7 @@ export interface AgentOptions {
   /** Namespace and name of the ConfigMap holding `config.yaml`. */
   configNamespace: string;
   configName: string;
-  /** Recomputing the target set waits this long for more changes (a burst of events costs one pass). */
+  /** The target set is recomputed at most once per this window (DebouncedPass: a burst of events costs two passes at most). */
   debounceMs?: number;
   /** Readiness fails when an informer has not heard from the apiserver for this long. */
   informerStaleMs?: number;
@@ -37,7 +37,7 @@ export interface AgentOptions {
 
 const DEFAULT_DEBOUNCE_MS = 100;
 const DEFAULT_INFORMER_STALE_MS = 2 * 60_000;
-/** Reachability changes within this window are published as one view. */
+/** At most one view is published per window of reachability changes. */
 const PUBLISH_DEBOUNCE_MS = 20;
 /** How often live membership is recomputed (reports age out without any event). */
 const MEMBERSHIP_CHECK_MS = 5_000;
@@ -50,8 +50,12 @@ export class Agent {
   private readonly logger: Logger;
   private readonly metrics: AgentMetrics;
   private readonly sync: DebouncedPass;
+  /**
+   * Changes come in bursts (a cut link makes many targets fail together); one view per window keeps
+   * snapshot() of 100k targets off the hot path.
+   */
+  private readonly publish: DebouncedPass;
   private members: string[] = [];
-  private publishTimer?: NodeJS.Timeout;
   private membershipTimer?: NodeJS.Timeout;
   private starvation?: StarvationWatch;
   /** Whether the last published view withheld unreachable votes because this agent was starved. */
@@ -84,6 +88,7 @@ export class Agent {
     this.publisher = new ReportPublisher(writer, options.nodeName, { logger: this.logger.child({ subsystem: 'report' }), registry });
     this.metrics = agentMetrics(registry);
     this.sync = new DebouncedPass(() => this.syncTargets(), options.debounceMs ?? DEFAULT_DEBOUNCE_MS);
+    this.publish = new DebouncedPass(() => this.publishView(), PUBLISH_DEBOUNCE_MS);
   }
 
   private get applied(): AppliedConfig {
@@ -115,7 +120,7 @@ export class Agent {
     const ownReport = this.view.reports.get(this.options.nodeName)?.spec;
     this.inheritedUnreachable = new Set(ownReport?.serviceImports.flatMap((view) => view.unreachable) ?? []);
     this.syncTargets();
-    this.engine.onChange(() => this.schedulePublish());
+    this.engine.onChange(() => this.publish.schedule());
     await this.engine.start();
     this.membershipTimer = setInterval(() => this.checkMembership(), MEMBERSHIP_CHECK_MS);
     this.membershipTimer.unref();
@@ -134,7 +139,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.stopping = true;
     this.sync.stop();
-    clearTimeout(this.publishTimer);
+    this.publish.stop();
     clearInterval(this.membershipTimer);
     this.starvation?.stop();
     this.view.stop();
@@ -211,18 +216,6 @@ export class Agent {
       this.logger.info({ ...diff, refused: diff.refused.length, total: plan.targets.length }, 'target set updated');
     }
     void this.publishView();
-  }
-
-  /**
-   * Changes come in bursts (a cut link makes many targets fail together); one view per burst keeps
-   * snapshot() of 100k targets off the hot path, for a few milliseconds of latency.
-   */
-  private schedulePublish(): void {
-    if (this.publishTimer) return;
-    this.publishTimer = setTimeout(() => {
-      this.publishTimer = undefined;
-      void this.publishView();
-    }, PUBLISH_DEBOUNCE_MS);
   }
 
   /** Whether this agent abstains from "unreachable" votes now (see src/agent/starvation.ts). */

@@ -21,7 +21,7 @@ import { Reconciler } from './reconciler.js';
 export interface ControllerOptions {
   configNamespace: string;
   configName: string;
-  /** A pass waits this long for more events, so a burst costs one pass. */
+  /** At most one pass starts per this window (DebouncedPass: a lone event is not delayed, a burst costs two passes at most). */
   debounceMs?: number;
   /** Passes also run this often (reports go stale without any event); default: an eighth of reportStaleAfter, 0.5–10 s. */
   resyncMs?: number;

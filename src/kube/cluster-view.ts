@@ -163,14 +163,17 @@ export class ClusterView<C, W extends WatchedConfig<C> = WatchedConfig<C>> {
 }
 
 /**
- * A pass that many events ask for: it runs `delayMs` after the first ask (a burst costs one pass),
- * never twice at once, and once more after a run during which it was asked again.
+ * A pass that many events ask for: at most one start per `delayMs` window, never two at once, and
+ * once more after a run during which it was asked again. The first ask after a quiet window runs at
+ * once (events of the same turn still share it): a lone change is not delayed, a burst costs one
+ * pass now and one at the window's end.
  */
 export class DebouncedPass {
   private timer?: NodeJS.Timeout;
   private running = false;
   private rerun = false;
   private stopped = false;
+  private lastStartMs = -Infinity;
 
   constructor(
     private readonly run: () => Promise<void> | void,
@@ -179,10 +182,11 @@ export class DebouncedPass {
 
   schedule(): void {
     if (this.stopped || this.timer) return;
+    const waitMs = Math.max(0, this.lastStartMs + this.delayMs - performance.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       void this.runOnce();
-    }, this.delayMs);
+    }, waitMs);
   }
 
   stop(): void {
@@ -196,6 +200,7 @@ export class DebouncedPass {
       return;
     }
     this.running = true;
+    this.lastStartMs = performance.now();
     try {
       await this.run();
     } finally {
