@@ -6,7 +6,7 @@ import * as k8s from '@kubernetes/client-node';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { EventRecorder } from '../kube/events.js';
-import type { InformerMetrics } from '../kube/informer.js';
+import type { InformerMetrics } from '../kube/informer-metrics.js';
 import { SupervisedInformer } from '../kube/informer.js';
 import { configMapInformerSpec, statusCodeOf } from '../kube/resources.js';
 import { METRIC_PREFIX } from '../metrics.js';

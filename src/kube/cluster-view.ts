@@ -8,7 +8,8 @@ import type { ProbeReport } from '../contract/probe-report.js';
 import type { Logger } from '../log.js';
 import { syncedSliceChangeFilter } from '../report/targets.js';
 import { servedServiceImportVersion } from './discovery.js';
-import { InformerMetrics, SupervisedInformer } from './informer.js';
+import { InformerMetrics } from './informer-metrics.js';
+import { SupervisedInformer } from './informer.js';
 import { endpointSliceInformerSpec, nodeInformerSpec, probeReportInformerSpec, serviceImportInformerSpec } from './resources.js';
 
 /** The configuration side of the view: src/config's ConfigWatch, known here only by its shape. */

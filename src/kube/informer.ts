@@ -4,11 +4,11 @@
 // re-lists periodically, and exports how long ago it last heard from the apiserver. Until its first
 // list it is part of start-up: it gives up (start() rejects) as StartupRetry decides.
 import * as k8s from '@kubernetes/client-node';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../log.js';
-import { METRIC_PREFIX } from '../metrics.js';
 import type { StartupError } from '../startup.js';
+import { AnsweredWatch } from './answered-watch.js';
 import { DEFAULT_STARTUP_RETRY, StartupRetry, describeApiFailure, type StartupRetryPolicy } from './failures.js';
+import type { InformerMetrics } from './informer-metrics.js';
 
 export interface InformerSpec<T extends k8s.KubernetesObject> {
   /** Short resource name for logs and metric labels (e.g. `endpointslices`). */
@@ -37,110 +37,6 @@ export const DEFAULT_INFORMER_TIMINGS: Readonly<InformerTimings> = Object.freeze
   maxBackoffMs: 30_000,
   startup: DEFAULT_STARTUP_RETRY,
 });
-
-/** What InformerMetrics reads of a running informer. */
-export type TrackedInformer = Pick<SupervisedInformer<k8s.KubernetesObject>, 'resource' | 'size' | 'lastActivityAgeMs' | 'unansweredForMs' | 'lastFailure'>;
-
-/** One set of informer metrics per process, labelled by resource, and the watches' liveness. */
-export class InformerMetrics {
-  readonly restarts: Counter<'resource' | 'reason'>;
-  readonly lists: Counter<'resource'>;
-  readonly objects: Gauge<'resource'>;
-  readonly lastActivityAge: Gauge<'resource'>;
-  private readonly informers = new Set<TrackedInformer>();
-
-  constructor(registry: Registry) {
-    this.restarts = new Counter({
-      name: `${METRIC_PREFIX}informer_restarts_total`,
-      help: 'Informer restarts by reason: error (watch or list failed), relist (periodic full re-list).',
-      labelNames: ['resource', 'reason'],
-      registers: [registry],
-    });
-    this.lists = new Counter({
-      name: `${METRIC_PREFIX}informer_lists_total`,
-      help: 'Full lists of a resource: the first one, re-lists after 410 Gone (expired watch), and periodic re-lists.',
-      labelNames: ['resource'],
-      registers: [registry],
-    });
-    const informers = this.informers;
-    this.objects = new Gauge({
-      name: `${METRIC_PREFIX}informer_objects`,
-      help: 'Objects in the informer cache.',
-      labelNames: ['resource'],
-      registers: [registry],
-      collect() {
-        for (const informer of informers) this.set({ resource: informer.resource }, informer.size());
-      },
-    });
-    this.lastActivityAge = new Gauge({
-      name: `${METRIC_PREFIX}informer_last_activity_age_seconds`,
-      help: 'Seconds since the informer last received an event or (re)connected its watch; readiness fails when it grows too old.',
-      labelNames: ['resource'],
-      registers: [registry],
-      collect() {
-        for (const informer of informers) this.set({ resource: informer.resource }, informer.lastActivityAgeMs() / 1000);
-      },
-    });
-  }
-
-  track(informer: TrackedInformer): void {
-    this.informers.add(informer);
-  }
-
-  untrack(informer: TrackedInformer): void {
-    this.informers.delete(informer);
-  }
-
-  /**
-   * Liveness: undefined unless a watch has been without an open stream and without any answer from
-   * the apiserver (a list, a connected watch) for longer than `limitMs`. A quiet watch with an open
-   * stream is healthy however long nothing happens.
-   */
-  deadWatch(limitMs: number): string | undefined {
-    for (const informer of this.informers) {
-      const ageMs = informer.unansweredForMs();
-      if (ageMs <= limitMs) continue;
-      const lastError = informer.lastFailure();
-      return `watch of ${informer.resource} without an answer from the apiserver for ${Math.round(ageMs / 1000)}s (limit ${Math.round(limitMs / 1000)}s)${lastError ? `; last error: ${lastError}` : ''}`;
-    }
-    return undefined;
-  }
-}
-
-/**
- * client-node's Watch says nothing when a watch request is answered (only when it ends), so a quiet
- * but healthy watch cannot be told from a failing one. This one knows: watch() resolves before `done`
- * is called exactly when the apiserver answered 200 and the stream is open.
- */
-class AnsweredWatch extends k8s.Watch {
-  /** A stream is open now. */
-  isOpen = false;
-
-  constructor(
-    config: k8s.KubeConfig,
-    /** Called when a stream opens (true) and when it closes (false). */
-    private readonly onChange: (open: boolean) => void,
-  ) {
-    super(config);
-  }
-
-  override async watch(...[path, queryParams, callback, done]: Parameters<k8s.Watch['watch']>): Promise<AbortController> {
-    let ended = false;
-    const request = await super.watch(path, queryParams, callback, (err: unknown) => {
-      ended = true;
-      if (this.isOpen) {
-        this.isOpen = false;
-        this.onChange(false);
-      }
-      done(err);
-    });
-    if (!ended) {
-      this.isOpen = true;
-      this.onChange(true);
-    }
-    return request;
-  }
-}
 
 export class SupervisedInformer<T extends k8s.KubernetesObject> {
   readonly resource: string;

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { InformerMetrics, type TrackedInformer } from '../../src/kube/informer.js';
+import { InformerMetrics, type TrackedInformer } from '../../src/kube/informer-metrics.js';
 import { EventLoopLag } from '../../src/liveness.js';
 
 describe('EventLoopLag', () => {
