@@ -88,7 +88,7 @@ async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number,
   const engine = new ProbeEngine(
     {
       intervalMs: NEVER_AGAIN_MS,
-      fastIntervalMs: 0,
+      fastIntervalMs: 1,
       failureThreshold: 1,
       successThreshold: 1,
       timeoutMs: TIMEOUT_MS,

@@ -3,6 +3,8 @@ import { pino, type Logger, type LevelWithSilent } from 'pino';
 /** The log levels, once: of the ConfigMap's `logLevel` and of `--log-level`; `silent` writes nothing. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const satisfies readonly LevelWithSilent[];
 export type LogLevel = (typeof LOG_LEVELS)[number];
+/** Until the ConfigMap's `logLevel` applies, unless `--log-level` says otherwise. */
+export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 
 export type { Logger };
 
@@ -24,7 +26,7 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const base = pino(
     {
-      level: options.level ?? 'info',
+      level: options.level ?? DEFAULT_LOG_LEVEL,
       base: undefined,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },

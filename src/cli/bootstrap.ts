@@ -4,15 +4,16 @@ import type http from 'node:http';
 import * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import {
-  DEFAULT_LEASE_TIMINGS,
-  DEFAULT_LIVENESS_LIMITS,
+  LEASE_TIMINGS,
+  LIVENESS_LIMITS,
   livenessLimitsOf,
   parseBootstrap,
   type Bootstrap,
   type BootstrapSpec,
+  type EnvDuration,
 } from '../config/env.js';
 import { EventLoopLag } from '../liveness.js';
-import { createLogger, type Logger } from '../log.js';
+import { DEFAULT_LOG_LEVEL, createLogger, type Logger } from '../log.js';
 import { startServer, type Route } from '../server.js';
 import { StartupError } from '../startup.js';
 
@@ -23,10 +24,10 @@ export const EXIT_USAGE = 2;
 /** What SIGTERM leaves a service to stop before the process exits anyway: the exit stays within a second. */
 const STOP_BUDGET_MS = 700;
 
-const leaseUsage = `  EPS_LEASE_DURATION_MS            ${DEFAULT_LEASE_TIMINGS.leaseDurationMs}
-  EPS_LEASE_RENEW_DEADLINE_MS      ${DEFAULT_LEASE_TIMINGS.renewDeadlineMs}
-  EPS_LEASE_RETRY_PERIOD_MS        ${DEFAULT_LEASE_TIMINGS.retryPeriodMs}
-`;
+/** A line of the usage's environment-only settings. */
+function envUsage({ variable, default: fallback, help }: Readonly<EnvDuration>): string {
+  return `  ${variable.padEnd(33)}${help ? `${String(fallback).padEnd(7)} ${help}` : fallback}\n`;
+}
 
 export function usage(spec: BootstrapSpec): string {
   const controller = spec.command === 'controller';
@@ -39,12 +40,10 @@ Options (flag, environment variable, default):
   --config-name NAME       CONFIG_NAME           eps-probe-plugin  (ConfigMap with key config.yaml)
   --metrics-port PORT      METRICS_PORT          ${spec.defaultMetricsPort}  (/metrics, /healthz, /readyz)
   --metrics-host ADDR      METRICS_HOST          0.0.0.0
-  --log-level LEVEL        LOG_LEVEL             info  (until the ConfigMap's logLevel applies)
+  --log-level LEVEL        LOG_LEVEL             ${DEFAULT_LOG_LEVEL}  (until the ConfigMap's logLevel applies)
 
 Environment only (milliseconds, default):
-  EPS_LIVENESS_WATCH_MS            ${String(DEFAULT_LIVENESS_LIMITS.watchMs).padEnd(7)} /healthz fails when a watch got no answer for this long
-  EPS_LIVENESS_EVENT_LOOP_LAG_MS   ${String(DEFAULT_LIVENESS_LIMITS.eventLoopLagMs).padEnd(7)} /healthz fails when timers run this late
-${controller ? leaseUsage : ''}
+${Object.values(controller ? { ...LIVENESS_LIMITS, ...LEASE_TIMINGS } : LIVENESS_LIMITS).map(envUsage).join('')}
 Exit status: 0 after SIGTERM or SIGINT, 1 could not start, 2 bad flags (one fatal log line says why
 and what to fix).
 `;

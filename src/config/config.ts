@@ -5,12 +5,15 @@ import { parse as parseYaml } from 'yaml';
 import { QUORUMS, type Quorum } from '../report/aggregate.js';
 import { canonicalJson } from '../report/prune.js';
 import { parseAllowList } from '../probe/address.js';
-import { DEFAULT_PROBE_OPTIONS, type ProbeEngineOptions, type ProbeMode } from '../probe/options.js';
-import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { DEFAULT_PROBE_OPTIONS, PROBE_OPTIONS, type ProbeEngineOptions } from '../probe/options.js';
+import { DEFAULT_LOG_LEVEL, LOG_LEVELS, type LogLevel } from '../log.js';
+import { BOOLEAN, DURATION, NAMES, SHARE, settingProblem, type SettingRule } from '../settings.js';
 
+type ConfigProbeOptions = Omit<ProbeEngineOptions, 'allowCidrs' | 'perTargetMetrics'>;
 
 export interface Config {
-  probe: Omit<ProbeEngineOptions, 'allowCidrs' | 'perTargetMetrics'>;
+  /** The probe options of config.yaml's `probe` section (PROBE_OPTIONS). */
+  probe: ConfigProbeOptions;
   /** Only addresses inside these CIDRs are probed (empty: nothing is). */
   allowCidrs: string[];
   namespaces: { include: string[]; exclude: string[] };
@@ -32,28 +35,19 @@ export interface Config {
   };
 }
 
-/** Every default in one object; README's configuration table lists the same values. */
+const { allowCidrs: defaultAllowCidrs, perTargetMetrics: defaultPerTargetMetrics, ...defaultProbe } = DEFAULT_PROBE_OPTIONS;
+
+/** Every default in one object (the probe options' from PROBE_OPTIONS); README's configuration table lists the same values. */
 export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
-  probe: {
-    mode: DEFAULT_PROBE_OPTIONS.mode,
-    intervalMs: DEFAULT_PROBE_OPTIONS.intervalMs,
-    timeoutMs: DEFAULT_PROBE_OPTIONS.timeoutMs,
-    fastIntervalMs: DEFAULT_PROBE_OPTIONS.fastIntervalMs,
-    failureThreshold: DEFAULT_PROBE_OPTIONS.failureThreshold,
-    successThreshold: DEFAULT_PROBE_OPTIONS.successThreshold,
-    concurrency: DEFAULT_PROBE_OPTIONS.concurrency,
-    tcpThreads: DEFAULT_PROBE_OPTIONS.tcpThreads,
-    refusedIsReachable: DEFAULT_PROBE_OPTIONS.refusedIsReachable,
-    icmpUnavailable: DEFAULT_PROBE_OPTIONS.icmpUnavailable,
-  },
-  allowCidrs: [],
+  probe: defaultProbe,
+  allowCidrs: defaultAllowCidrs,
   namespaces: { include: [], exclude: [] },
   probeReplicas: 0,
   selfIsolationShare: 0.5,
   abstainWhenStarved: true,
   heartbeatPeriodMs: 30_000,
-  perTargetMetrics: false,
-  logLevel: 'info',
+  perTargetMetrics: defaultPerTargetMetrics,
+  logLevel: DEFAULT_LOG_LEVEL,
   controller: { quorum: 'majority', maxEjectionShare: 0.5, reportStaleAfterMs: 90_000 },
 });
 
@@ -70,13 +64,18 @@ export class ConfigError extends Error {
 
 const DURATION_UNITS_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
-/** Parses `500ms`, `2s`, `1.5s`, `1m` (Kubernetes/Go style) into milliseconds. */
+/** Parses `500ms`, `2s`, `1.5s`, `1m` (Kubernetes/Go style) into milliseconds, which must be above zero. */
 export function parseDuration(key: string, value: unknown): number {
   const match = typeof value === 'string' ? /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value) : null;
   if (!match) throw new ConfigError(key, `must be a duration such as "2s" or "500ms", got ${JSON.stringify(value)}`);
-  const ms = Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2]!]!);
-  if (ms <= 0) throw new ConfigError(key, `must be greater than zero, got ${JSON.stringify(value)}`);
-  return ms;
+  return checked(key, Math.round(Number(match[1]) * DURATION_UNITS_MS[match[2]!]!), DURATION, value);
+}
+
+/** `value` (parsed from `written`) when it keeps `rule`. */
+function checked<T>(key: string, value: T, rule: SettingRule, written: unknown = value): T {
+  const problem = settingProblem(rule, value, JSON.stringify(written));
+  if (problem) throw new ConfigError(key, problem);
+  return value;
 }
 
 type Raw = Record<string, unknown>;
@@ -97,48 +96,33 @@ function rejectUnknown(key: string, raw: Raw, known: readonly string[]): void {
   }
 }
 
-function integer(key: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(key, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
-  }
+/** The mapping under `raw[name]` (empty when absent), with no keys but `known`. */
+function section(raw: Raw, name: string, known: readonly string[]): Raw {
+  const value = name in raw ? object(name, raw[name]) : {};
+  rejectUnknown(name, value, known);
   return value;
 }
 
-function share(key: string, value: unknown): number {
-  if (typeof value !== 'number' || !(value >= 0 && value <= 1)) {
-    throw new ConfigError(key, `must be a number from 0 to 1, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** `raw[name]` checked by `rule` (a duration written as text) when present, else `fallback`. */
+function field<T>(raw: Raw, path: string, name: string, fallback: T, rule: SettingRule): T {
+  if (!(name in raw)) return fallback;
+  const key = path ? `${path}.${name}` : name;
+  return rule.kind === 'duration' ? (parseDuration(key, raw[name]) as T) : checked(key, raw[name] as T, rule);
 }
 
-function boolean(key: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') throw new ConfigError(key, `must be true or false, got ${JSON.stringify(value)}`);
-  return value;
+/** The options of config.yaml's `probe` section and their keys there; the others sit at the top. */
+const PROBE_SECTION_KEYS = Object.fromEntries(
+  Object.entries(PROBE_OPTIONS).flatMap(([name, { key }]) => (key.startsWith('probe.') ? [[name, key.slice('probe.'.length)]] : [])),
+) as Record<keyof ConfigProbeOptions, string>;
+
+/** A probe option set at the top of config.yaml, by its key in PROBE_OPTIONS. */
+function topProbeOption<F extends 'allowCidrs' | 'perTargetMetrics'>(raw: Raw, name: F): ProbeEngineOptions[F] {
+  const { key, rule, default: fallback } = PROBE_OPTIONS[name];
+  return field(raw, '', key, fallback, rule);
 }
 
-function oneOf<T extends string>(key: string, value: unknown, allowed: readonly T[]): T {
-  if (!allowed.includes(value as T)) {
-    throw new ConfigError(key, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return value as T;
-}
-
-function stringList(key: string, value: unknown): string[] {
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item.length === 0)) {
-    throw new ConfigError(key, `must be a list of non-empty strings, got ${JSON.stringify(value)}`);
-  }
-  return [...(value as string[])];
-}
-
-/** Applies `read` to `raw[name]` when present, else keeps `fallback`. */
-function field<T>(raw: Raw, path: string, name: string, fallback: T, read: (key: string, value: unknown) => T): T {
-  return name in raw ? read(path ? `${path}.${name}` : name, raw[name]) : fallback;
-}
-
-const PROBE_KEYS = ['mode', 'interval', 'timeout', 'fastInterval', 'failureThreshold', 'successThreshold', 'concurrency', 'tcpThreads', 'refusedIsReachable', 'icmpUnavailable'] as const;
 const CONTROLLER_KEYS = ['quorum', 'maxEjectionShare', 'reportStaleAfter'] as const;
 const TOP_KEYS = ['probe', 'allowCidrs', 'namespaces', 'probeReplicas', 'selfIsolationShare', 'abstainWhenStarved', 'heartbeatPeriod', 'perTargetMetrics', 'logLevel', 'controller'] as const;
-const MODES: readonly ProbeMode[] = ['tcp', 'icmp', 'both'];
 
 /**
  * Parses the ConfigMap's `config.yaml`. Missing keys take DEFAULT_CONFIG (`{}` is the defaults).
@@ -160,53 +144,46 @@ export function parseConfig(text: string): Config {
   rejectUnknown('', raw, TOP_KEYS);
   const d = DEFAULT_CONFIG;
 
-  const probeRaw = field(raw, '', 'probe', {}, object);
-  rejectUnknown('probe', probeRaw, PROBE_KEYS);
-  const probe: Config['probe'] = {
-    mode: field(probeRaw, 'probe', 'mode', d.probe.mode, (k, v) => oneOf(k, v, MODES)),
-    intervalMs: field(probeRaw, 'probe', 'interval', d.probe.intervalMs, parseDuration),
-    timeoutMs: field(probeRaw, 'probe', 'timeout', d.probe.timeoutMs, parseDuration),
-    fastIntervalMs: field(probeRaw, 'probe', 'fastInterval', d.probe.fastIntervalMs, parseDuration),
-    failureThreshold: field(probeRaw, 'probe', 'failureThreshold', d.probe.failureThreshold, (k, v) => integer(k, v, 1, 100)),
-    successThreshold: field(probeRaw, 'probe', 'successThreshold', d.probe.successThreshold, (k, v) => integer(k, v, 1, 100)),
-    concurrency: field(probeRaw, 'probe', 'concurrency', d.probe.concurrency, (k, v) => integer(k, v, 1, 65_536)),
-    tcpThreads: field(probeRaw, 'probe', 'tcpThreads', d.probe.tcpThreads, (k, v) => integer(k, v, 0, 64)),
-    refusedIsReachable: field(probeRaw, 'probe', 'refusedIsReachable', d.probe.refusedIsReachable, boolean),
-    icmpUnavailable: field(probeRaw, 'probe', 'icmpUnavailable', d.probe.icmpUnavailable, (k, v) => oneOf(k, v, ['fallback-tcp', 'fail'] as const)),
-  };
+  const probeRaw = section(raw, 'probe', Object.values(PROBE_SECTION_KEYS));
+  const probe = Object.fromEntries(
+    Object.entries(PROBE_SECTION_KEYS).map(([name, key]) => {
+      const option = name as keyof ConfigProbeOptions;
+      return [option, field(probeRaw, 'probe', key, d.probe[option], PROBE_OPTIONS[option].rule)];
+    }),
+  ) as unknown as ConfigProbeOptions;
+  // A rule of config.yaml, not of PROBE_OPTIONS: the engine copes with a timeout above the interval
+  // (a target's next probe waits for the answer), and its loopback tests run it so.
   if (probe.timeoutMs > probe.intervalMs) {
     throw new ConfigError('probe.timeout', `must not exceed probe.interval (${probe.intervalMs}ms), got ${probe.timeoutMs}ms`);
   }
 
-  const allowCidrs = field(raw, '', 'allowCidrs', [...d.allowCidrs], stringList);
+  const allowCidrs = [...topProbeOption(raw, 'allowCidrs')];
   try {
     parseAllowList(allowCidrs);
   } catch (err) {
     throw new ConfigError('allowCidrs', (err as Error).message);
   }
 
-  const namespacesRaw = field(raw, '', 'namespaces', {}, object);
-  rejectUnknown('namespaces', namespacesRaw, ['include', 'exclude']);
-  const controllerRaw = field(raw, '', 'controller', {}, object);
-  rejectUnknown('controller', controllerRaw, CONTROLLER_KEYS);
+  const namespacesRaw = section(raw, 'namespaces', ['include', 'exclude']);
+  const controllerRaw = section(raw, 'controller', CONTROLLER_KEYS);
 
   return {
     probe,
     allowCidrs,
     namespaces: {
-      include: field(namespacesRaw, 'namespaces', 'include', [], stringList),
-      exclude: field(namespacesRaw, 'namespaces', 'exclude', [], stringList),
+      include: field(namespacesRaw, 'namespaces', 'include', [], NAMES),
+      exclude: field(namespacesRaw, 'namespaces', 'exclude', [], NAMES),
     },
-    probeReplicas: field(raw, '', 'probeReplicas', d.probeReplicas, (k, v) => integer(k, v, 0, 1000)),
-    selfIsolationShare: field(raw, '', 'selfIsolationShare', d.selfIsolationShare, share),
-    abstainWhenStarved: field(raw, '', 'abstainWhenStarved', d.abstainWhenStarved, boolean),
-    heartbeatPeriodMs: field(raw, '', 'heartbeatPeriod', d.heartbeatPeriodMs, parseDuration),
-    perTargetMetrics: field(raw, '', 'perTargetMetrics', d.perTargetMetrics, boolean),
-    logLevel: field(raw, '', 'logLevel', d.logLevel, (k, v) => oneOf(k, v, LOG_LEVELS)),
+    probeReplicas: field(raw, '', 'probeReplicas', d.probeReplicas, { kind: 'integer', min: 0, max: 1000 }),
+    selfIsolationShare: field(raw, '', 'selfIsolationShare', d.selfIsolationShare, SHARE),
+    abstainWhenStarved: field(raw, '', 'abstainWhenStarved', d.abstainWhenStarved, BOOLEAN),
+    heartbeatPeriodMs: field(raw, '', 'heartbeatPeriod', d.heartbeatPeriodMs, DURATION),
+    perTargetMetrics: topProbeOption(raw, 'perTargetMetrics'),
+    logLevel: field(raw, '', 'logLevel', d.logLevel, { kind: 'oneOf', values: LOG_LEVELS }),
     controller: {
-      quorum: field(controllerRaw, 'controller', 'quorum', d.controller.quorum, (k, v) => oneOf(k, v, QUORUMS)),
-      maxEjectionShare: field(controllerRaw, 'controller', 'maxEjectionShare', d.controller.maxEjectionShare, share),
-      reportStaleAfterMs: field(controllerRaw, 'controller', 'reportStaleAfter', d.controller.reportStaleAfterMs, parseDuration),
+      quorum: field(controllerRaw, 'controller', 'quorum', d.controller.quorum, { kind: 'oneOf', values: QUORUMS }),
+      maxEjectionShare: field(controllerRaw, 'controller', 'maxEjectionShare', d.controller.maxEjectionShare, SHARE),
+      reportStaleAfterMs: field(controllerRaw, 'controller', 'reportStaleAfter', d.controller.reportStaleAfterMs, DURATION),
     },
   };
 }

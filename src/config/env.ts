@@ -2,7 +2,8 @@
 // controller), read and validated once at start. Nothing else reads process.env.
 import { parseArgs } from 'node:util';
 import { StartupError } from '../startup.js';
-import { LOG_LEVELS, type LogLevel } from '../log.js';
+import { DEFAULT_LOG_LEVEL, LOG_LEVELS, type LogLevel } from '../log.js';
+import { DURATION, settingProblem } from '../settings.js';
 
 export interface Bootstrap {
   kubeconfig?: string;
@@ -45,11 +46,11 @@ export function parseBootstrap(argv: string[], spec: BootstrapSpec, env: NodeJS.
   if (!identity) throw new TypeError(`--identity (or ${spec.identityEnv}) is required`);
   const portText = values['metrics-port'] ?? env.METRICS_PORT ?? String(spec.defaultMetricsPort);
   const port = Number(portText);
-  if (portText.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+  if (portText.trim() === '' || settingProblem({ kind: 'integer', min: 0, max: 65535 }, port)) {
     throw new TypeError(`--metrics-port (METRICS_PORT) must be a port number, got "${portText}"`);
   }
-  const logLevel = (values['log-level'] ?? env.LOG_LEVEL ?? 'info') as Bootstrap['logLevel'];
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new TypeError(`--log-level (LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const logLevel = (values['log-level'] ?? env.LOG_LEVEL ?? DEFAULT_LOG_LEVEL) as Bootstrap['logLevel'];
+  if (settingProblem({ kind: 'oneOf', values: LOG_LEVELS }, logLevel)) throw new TypeError(`--log-level (LOG_LEVEL) must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   return {
     kubeconfig: values.kubeconfig ?? env.KUBECONFIG,
     identity,
@@ -61,18 +62,36 @@ export function parseBootstrap(argv: string[], spec: BootstrapSpec, env: NodeJS.
   };
 }
 
-/** A duration in milliseconds from the environment, or `fallback` when unset. */
-function milliseconds(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const value = env[name];
-  if (value === undefined) return fallback;
-  const ms = Number(value);
-  if (value.trim() === '' || !Number.isSafeInteger(ms) || ms <= 0) {
-    throw new StartupError(
-      `environment variable ${name} must be a positive whole number of milliseconds, got "${value}"`,
-      `set ${name} to milliseconds (e.g. ${fallback}, the default) or remove it from the container's env`,
-    );
-  }
-  return ms;
+/** A setting of the environment only, in whole milliseconds above zero (the duration rule). */
+export interface EnvDuration {
+  variable: string;
+  default: number;
+  /** What it does, for --help. */
+  help?: string;
+}
+
+type EnvDurations<T> = { readonly [F in keyof T]: Readonly<EnvDuration> };
+
+/** The values of `schema` from the environment, unset ones at their defaults. @throws StartupError naming the variable. */
+function fromEnv<T>(schema: EnvDurations<T>, env: NodeJS.ProcessEnv): T {
+  return Object.fromEntries(
+    Object.entries<Readonly<EnvDuration>>(schema).map(([name, { variable, default: fallback }]) => {
+      const value = env[variable];
+      if (value === undefined) return [name, fallback];
+      const ms = value.trim() === '' ? NaN : Number(value);
+      if (settingProblem(DURATION, ms)) {
+        throw new StartupError(
+          `environment variable ${variable} must be a positive whole number of milliseconds, got "${value}"`,
+          `set ${variable} to milliseconds (e.g. ${fallback}, the default) or remove it from the container's env`,
+        );
+      }
+      return [name, ms];
+    }),
+  ) as T;
+}
+
+function defaultsOf<T>(schema: EnvDurations<T>): Readonly<T> {
+  return Object.freeze(Object.fromEntries(Object.entries<Readonly<EnvDuration>>(schema).map(([name, setting]) => [name, setting.default])) as T);
 }
 
 /** Leader election of the controller (client-go's LeaseDuration, RenewDeadline, RetryPeriod). */
@@ -85,24 +104,29 @@ export interface LeaseTimings {
   retryPeriodMs: number;
 }
 
-export const DEFAULT_LEASE_TIMINGS: Readonly<LeaseTimings> = Object.freeze({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
+/** Tests and demos shorten them. */
+export const LEASE_TIMINGS: EnvDurations<LeaseTimings> = {
+  leaseDurationMs: { variable: 'EPS_LEASE_DURATION_MS', default: 15_000 },
+  renewDeadlineMs: { variable: 'EPS_LEASE_RENEW_DEADLINE_MS', default: 10_000 },
+  retryPeriodMs: { variable: 'EPS_LEASE_RETRY_PERIOD_MS', default: 2_000 },
+};
 
-/**
- * EPS_LEASE_DURATION_MS, EPS_LEASE_RENEW_DEADLINE_MS, EPS_LEASE_RETRY_PERIOD_MS (tests and demos
- * shorten them).
- * @throws StartupError naming the variable.
- */
+export const DEFAULT_LEASE_TIMINGS = defaultsOf(LEASE_TIMINGS);
+
+/** A leader must stop writing before its lease can expire for the others, and retry before it gives up. */
+export function leaseTimingsInOrder(timings: LeaseTimings): boolean {
+  return timings.retryPeriodMs < timings.renewDeadlineMs && timings.renewDeadlineMs < timings.leaseDurationMs;
+}
+
+/** @throws StartupError naming the variable. */
 export function leaseTimingsOf(env: NodeJS.ProcessEnv = process.env): LeaseTimings {
-  const timings = {
-    leaseDurationMs: milliseconds(env, 'EPS_LEASE_DURATION_MS', DEFAULT_LEASE_TIMINGS.leaseDurationMs),
-    renewDeadlineMs: milliseconds(env, 'EPS_LEASE_RENEW_DEADLINE_MS', DEFAULT_LEASE_TIMINGS.renewDeadlineMs),
-    retryPeriodMs: milliseconds(env, 'EPS_LEASE_RETRY_PERIOD_MS', DEFAULT_LEASE_TIMINGS.retryPeriodMs),
-  };
-  // A leader must stop writing before its lease can expire for the others, and retry before it gives up.
-  if (!(timings.renewDeadlineMs < timings.leaseDurationMs && timings.retryPeriodMs < timings.renewDeadlineMs)) {
+  const timings = fromEnv(LEASE_TIMINGS, env);
+  if (!leaseTimingsInOrder(timings)) {
+    const { retryPeriodMs, renewDeadlineMs, leaseDurationMs } = LEASE_TIMINGS;
+    const d = DEFAULT_LEASE_TIMINGS;
     throw new StartupError(
-      `lease timings must satisfy EPS_LEASE_RETRY_PERIOD_MS < EPS_LEASE_RENEW_DEADLINE_MS < EPS_LEASE_DURATION_MS, got ${timings.retryPeriodMs} < ${timings.renewDeadlineMs} < ${timings.leaseDurationMs}`,
-      `change or remove them (defaults ${DEFAULT_LEASE_TIMINGS.retryPeriodMs} < ${DEFAULT_LEASE_TIMINGS.renewDeadlineMs} < ${DEFAULT_LEASE_TIMINGS.leaseDurationMs})`,
+      `lease timings must satisfy ${retryPeriodMs.variable} < ${renewDeadlineMs.variable} < ${leaseDurationMs.variable}, got ${timings.retryPeriodMs} < ${timings.renewDeadlineMs} < ${timings.leaseDurationMs}`,
+      `change or remove them (defaults ${d.retryPeriodMs} < ${d.renewDeadlineMs} < ${d.leaseDurationMs})`,
     );
   }
   return timings;
@@ -120,15 +144,14 @@ export interface LivenessLimits {
  * Five minutes cover an apiserver restart and the informers' 30 s backoff; five seconds of event
  * loop lag starve every probe timer and the reports' heartbeats.
  */
-export const DEFAULT_LIVENESS_LIMITS: Readonly<LivenessLimits> = Object.freeze({ watchMs: 5 * 60_000, eventLoopLagMs: 5_000 });
+export const LIVENESS_LIMITS: EnvDurations<LivenessLimits> = {
+  watchMs: { variable: 'EPS_LIVENESS_WATCH_MS', default: 5 * 60_000, help: '/healthz fails when a watch got no answer for this long' },
+  eventLoopLagMs: { variable: 'EPS_LIVENESS_EVENT_LOOP_LAG_MS', default: 5_000, help: '/healthz fails when timers run this late' },
+};
 
-/**
- * EPS_LIVENESS_WATCH_MS, EPS_LIVENESS_EVENT_LOOP_LAG_MS.
- * @throws StartupError naming the variable.
- */
+export const DEFAULT_LIVENESS_LIMITS = defaultsOf(LIVENESS_LIMITS);
+
+/** @throws StartupError naming the variable. */
 export function livenessLimitsOf(env: NodeJS.ProcessEnv = process.env): LivenessLimits {
-  return {
-    watchMs: milliseconds(env, 'EPS_LIVENESS_WATCH_MS', DEFAULT_LIVENESS_LIMITS.watchMs),
-    eventLoopLagMs: milliseconds(env, 'EPS_LIVENESS_EVENT_LOOP_LAG_MS', DEFAULT_LIVENESS_LIMITS.eventLoopLagMs),
-  };
+  return fromEnv(LIVENESS_LIMITS, env);
 }

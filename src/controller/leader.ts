@@ -4,7 +4,7 @@
 // renewDeadline stops acting as leader before its lease can expire for anyone else.
 import * as k8s from '@kubernetes/client-node';
 import { Gauge, Counter, type Registry } from 'prom-client';
-import type { LeaseTimings } from '../config/env.js';
+import { leaseTimingsInOrder, type LeaseTimings } from '../config/env.js';
 import { StartupRetry } from '../kube/failures.js';
 import { statusCodeOf } from '../kube/resources.js';
 import type { Logger } from '../log.js';
@@ -35,8 +35,8 @@ export class LeaderElector {
     private readonly options: LeaderElectionOptions,
     private readonly deps: { logger: Logger; registry: Registry },
   ) {
-    if (!(options.renewDeadlineMs < options.leaseDurationMs)) {
-      throw new TypeError(`renewDeadlineMs (${options.renewDeadlineMs}) must be below leaseDurationMs (${options.leaseDurationMs})`);
+    if (!leaseTimingsInOrder(options)) {
+      throw new TypeError(`lease timings must satisfy retryPeriodMs < renewDeadlineMs < leaseDurationMs, got ${options.retryPeriodMs} < ${options.renewDeadlineMs} < ${options.leaseDurationMs}`);
     }
     this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
     const isLeader = (): boolean => this.isLeader();

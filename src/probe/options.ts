@@ -1,5 +1,10 @@
+import { BOOLEAN, DURATION, NAMES, settingProblem, type SettingRule } from '../settings.js';
+
+export const PROBE_MODES = ['tcp', 'icmp', 'both'] as const;
 /** How a target is probed: TCP connect to its ports, ICMP echo, or both (reachable if either answers). */
-export type ProbeMode = 'tcp' | 'icmp' | 'both';
+export type ProbeMode = (typeof PROBE_MODES)[number];
+
+export const ICMP_UNAVAILABLE_CHOICES = ['fallback-tcp', 'fail'] as const;
 
 export interface ProbeEngineOptions {
   /** Time between two probes of a settled target. */
@@ -17,61 +22,60 @@ export interface ProbeEngineOptions {
   concurrency: number;
   /** Worker threads that run the TCP connects; 0 runs them on the main thread (see docs/probe.md). */
   tcpThreads: number;
-  /** Addresses outside these CIDRs are never probed. */
+  /** Addresses outside these CIDRs are never probed (the entries' syntax: parseAllowList). */
   allowCidrs: string[];
   /** Whether a TCP RST (connection refused) counts as reachable: it proves the path to the host works. */
   refusedIsReachable: boolean;
   /** What to do when ICMP is needed but raw sockets are not permitted: probe with TCP only, or refuse to start. */
-  icmpUnavailable: 'fallback-tcp' | 'fail';
+  icmpUnavailable: (typeof ICMP_UNAVAILABLE_CHOICES)[number];
   /** Export `eps_probe_target_reachable{address}` (one series per target). */
   perTargetMetrics: boolean;
 }
 
-/** Every default in one place; docs/probe.md explains each. */
-export const DEFAULT_PROBE_OPTIONS: Readonly<ProbeEngineOptions> = Object.freeze({
-  intervalMs: 2000,
-  timeoutMs: 1000,
-  fastIntervalMs: 200,
-  failureThreshold: 3,
-  successThreshold: 2,
-  mode: 'tcp',
-  concurrency: 512,
-  tcpThreads: 0,
-  allowCidrs: [],
-  refusedIsReachable: true,
-  icmpUnavailable: 'fallback-tcp',
-  perTargetMetrics: false,
-});
-
-const MODES: readonly ProbeMode[] = ['tcp', 'icmp', 'both'];
-
-function requireInteger(name: keyof ProbeEngineOptions, value: unknown, min: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new TypeError(`${name} must be an integer >= ${min}, got ${String(value)}`);
-  }
+/** One option: its dotted key in the ConfigMap's config.yaml, the rule its value keeps, its default. */
+export interface ProbeOptionSpec<T> {
+  key: string;
+  rule: SettingRule;
+  default: T;
 }
 
 /**
- * Fills missing fields from DEFAULT_PROBE_OPTIONS (not from any previous value) and validates.
+ * The probe options, once: the ConfigMap parser (src/config) and resolveProbeOptions both read and
+ * check them by this schema. Durations are milliseconds here; config.yaml writes them as `2s`, `500ms`.
+ * docs/probe.md explains each.
+ */
+export const PROBE_OPTIONS: { readonly [F in keyof ProbeEngineOptions]: Readonly<ProbeOptionSpec<ProbeEngineOptions[F]>> } = {
+  mode: { key: 'probe.mode', rule: { kind: 'oneOf', values: PROBE_MODES }, default: 'tcp' },
+  intervalMs: { key: 'probe.interval', rule: DURATION, default: 2000 },
+  timeoutMs: { key: 'probe.timeout', rule: DURATION, default: 1000 },
+  fastIntervalMs: { key: 'probe.fastInterval', rule: DURATION, default: 200 },
+  failureThreshold: { key: 'probe.failureThreshold', rule: { kind: 'integer', min: 1, max: 100 }, default: 3 },
+  successThreshold: { key: 'probe.successThreshold', rule: { kind: 'integer', min: 1, max: 100 }, default: 2 },
+  concurrency: { key: 'probe.concurrency', rule: { kind: 'integer', min: 1, max: 65_536 }, default: 512 },
+  tcpThreads: { key: 'probe.tcpThreads', rule: { kind: 'integer', min: 0, max: 64 }, default: 0 },
+  allowCidrs: { key: 'allowCidrs', rule: NAMES, default: [] },
+  refusedIsReachable: { key: 'probe.refusedIsReachable', rule: BOOLEAN, default: true },
+  icmpUnavailable: { key: 'probe.icmpUnavailable', rule: { kind: 'oneOf', values: ICMP_UNAVAILABLE_CHOICES }, default: 'fallback-tcp' },
+  perTargetMetrics: { key: 'perTargetMetrics', rule: BOOLEAN, default: false },
+};
+
+const OPTION_NAMES = Object.keys(PROBE_OPTIONS) as (keyof ProbeEngineOptions)[];
+
+/** Every default, from PROBE_OPTIONS. */
+export const DEFAULT_PROBE_OPTIONS: Readonly<ProbeEngineOptions> = Object.freeze(
+  Object.fromEntries(OPTION_NAMES.map((name) => [name, PROBE_OPTIONS[name].default])) as unknown as ProbeEngineOptions,
+);
+
+/**
+ * Fills missing fields from DEFAULT_PROBE_OPTIONS (not from any previous value) and checks each by
+ * PROBE_OPTIONS.
  * @throws TypeError naming the bad option.
  */
 export function resolveProbeOptions(options: Partial<ProbeEngineOptions> = {}): ProbeEngineOptions {
   const resolved: ProbeEngineOptions = { ...DEFAULT_PROBE_OPTIONS, ...options };
-  requireInteger('intervalMs', resolved.intervalMs, 1);
-  requireInteger('timeoutMs', resolved.timeoutMs, 1);
-  requireInteger('fastIntervalMs', resolved.fastIntervalMs, 0);
-  requireInteger('failureThreshold', resolved.failureThreshold, 1);
-  requireInteger('successThreshold', resolved.successThreshold, 1);
-  requireInteger('concurrency', resolved.concurrency, 1);
-  requireInteger('tcpThreads', resolved.tcpThreads, 0);
-  if (!MODES.includes(resolved.mode)) {
-    throw new TypeError(`mode must be one of ${MODES.join(', ')}, got ${String(resolved.mode)}`);
+  for (const name of OPTION_NAMES) {
+    const problem = settingProblem(PROBE_OPTIONS[name].rule, resolved[name]);
+    if (problem) throw new TypeError(`${name} ${problem}`);
   }
-  if (resolved.icmpUnavailable !== 'fallback-tcp' && resolved.icmpUnavailable !== 'fail') {
-    throw new TypeError(`icmpUnavailable must be fallback-tcp or fail, got ${String(resolved.icmpUnavailable)}`);
-  }
-  if (!Array.isArray(resolved.allowCidrs)) throw new TypeError('allowCidrs must be an array of CIDR strings');
-  if (typeof resolved.refusedIsReachable !== 'boolean') throw new TypeError('refusedIsReachable must be a boolean');
-  if (typeof resolved.perTargetMetrics !== 'boolean') throw new TypeError('perTargetMetrics must be a boolean');
   return resolved;
 }
