@@ -4,37 +4,18 @@ import { ReportedProblems, type Logger } from '../log.js';
 import { StartupError } from '../startup.js';
 import { parseAllowList, type AllowList } from './address.js';
 import { canonicalAddress } from '../contract/addresses.js';
-import { nextDelayMs, observe, type Reachability } from './hysteresis.js';
+import { nextDelayMs } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
-import { answeredRttMs, answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type ProbeVerdict } from './outcome.js';
+import { answersProbe, verdictOfOutcomes, type ProbeOutcome, type ProbeResult, type Protocol, type ProbeVerdict } from './outcome.js';
+import { ProbeResults, type ReachabilityChange } from './results.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
 import { TcpProbeThreads } from './tcp-threads.js';
-import { TargetProbeState } from './target-state.js';
+import { TargetProbeState, type TargetStatus } from './target-state.js';
 import type { Target } from '../contract/target.js';
-
-export interface ReachabilityChange {
-  address: string;
-  owners: string[];
-  previous: Reachability;
-  current: Reachability;
-}
-
-export interface TargetStatus {
-  address: string;
-  owners: string[];
-  ports: number[];
-  state: Reachability;
-  /** Wall-clock time (ms since epoch) the last probe finished. */
-  lastProbeAt?: number;
-  /** Why the last probe did not succeed. */
-  lastError?: string;
-  /** How long the last probe took to be answered, when it was. */
-  lastRttMs?: number;
-}
 
 export interface TargetSetDiff {
   added: number;
@@ -98,9 +79,6 @@ export class ProbeEngine {
   private readonly metrics: ProbeMetrics;
   private readonly pool: LimitFunction;
   private readonly workers = new Map<string, TargetProbeState>();
-  /** Targets whose state is `unreachable`, kept on every change rather than counted at scrape time. */
-  private unreachable = 0;
-  private readonly listeners = new Set<(change: ReachabilityChange) => void>();
   /**
    * Last input of setTargets, re-applied when the allow-list changes: the normalised accepted targets
    * and the refused ones as given (holding the caller's objects would double the memory per target).
@@ -122,7 +100,7 @@ export class ProbeEngine {
   private readonly retiringThreads = new Set<TcpProbeThreads>();
   /** Why ICMP could not be opened, until stop() or an options change allows another try. */
   private icmpUnavailable: string | undefined;
-  private firstRound = new FirstRound();
+  private readonly results: ProbeResults;
   private readonly rounds: ProbeRounds;
 
   /** @throws TypeError naming a bad option. */
@@ -136,8 +114,9 @@ export class ProbeEngine {
     this.scheduler = new ProbeScheduler<TargetProbeState>({ hasRoom: () => this.busy < this.options.concurrency, run: this.launch });
     this.metrics = new ProbeMetrics(deps.registry, {
       targets: () => this.workers.size,
-      unreachable: () => this.unreachable,
+      unreachable: () => this.results.unreachable,
     });
+    this.results = new ProbeResults(this.logger, this.metrics, this.options.perTargetMetrics);
     this.rounds = new ProbeRounds((durationMs) => this.metrics.roundCompleted(durationMs));
   }
 
@@ -189,10 +168,7 @@ export class ProbeEngine {
       }
     }
     if (this.running && next.tcpThreads !== previous.tcpThreads) this.openTcpThreads();
-    if (previous.perTargetMetrics && !next.perTargetMetrics) this.metrics.clearTargets();
-    if (!previous.perTargetMetrics && next.perTargetMetrics) {
-      for (const worker of this.workers.values()) this.exportTargetState(worker);
-    }
+    this.results.setPerTargetMetrics(next.perTargetMetrics, this.workers.values());
     this.setTargets(this.desired);
     if (this.running && next.intervalMs < previous.intervalMs) {
       // Probes planned with a longer interval would otherwise delay the new cadence by one old interval.
@@ -218,9 +194,7 @@ export class ProbeEngine {
     const { intervalMs, failureThreshold, fastIntervalMs, timeoutMs } = this.options;
     // Long enough for a spread first probe plus a full confirmation, with one interval of slack for a busy pool.
     const deadlineMs = 2 * intervalMs + failureThreshold * (fastIntervalMs + timeoutMs);
-    this.firstRound.begin(this.workers.keys(), deadlineMs, (pending) =>
-      this.logger.warn({ pending, deadlineMs }, 'first probe round incomplete at its deadline; those targets stay unknown'),
-    );
+    this.results.beginFirstRound(this.workers.keys(), deadlineMs);
     for (const worker of this.workers.values()) this.scheduleFirstProbe(worker);
     this.logger.info({ targets: this.workers.size, mode: this.options.mode }, 'probe engine started');
   }
@@ -237,8 +211,7 @@ export class ProbeEngine {
     this.closeIcmp();
     const threadsClosed = Promise.all([this.tcpThreads, ...this.retiringThreads].map((threads) => threads?.close()));
     this.tcpThreads = undefined;
-    this.firstRound.end();
-    this.firstRound = new FirstRound();
+    this.results.endFirstRound();
     this.rounds.end();
     await threadsClosed;
     if (this.busy > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
@@ -252,26 +225,12 @@ export class ProbeEngine {
   }
 
   snapshot(): TargetStatus[] {
-    const statuses: TargetStatus[] = [];
-    for (const worker of this.workers.values()) {
-      const status: TargetStatus = {
-        address: worker.target.address,
-        owners: worker.target.owners,
-        ports: worker.target.ports,
-        state: worker.health.state,
-      };
-      if (worker.lastProbeAt !== undefined) status.lastProbeAt = worker.lastProbeAt;
-      if (worker.lastError !== undefined) status.lastError = worker.lastError;
-      if (worker.lastRttMs !== undefined) status.lastRttMs = worker.lastRttMs;
-      statuses.push(status);
-    }
-    return statuses;
+    return Array.from(this.workers.values(), (worker) => worker.status());
   }
 
   /** Calls `listener` for every change of a target's state; returns the function that unsubscribes. */
   onChange(listener: (change: ReachabilityChange) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.results.onChange(listener);
   }
 
   /**
@@ -279,7 +238,7 @@ export class ProbeEngine {
    * errors, or at a deadline of 2 × interval + failureThreshold × (fastInterval + timeout).
    */
   firstRoundComplete(): Promise<void> {
-    return this.firstRound.done;
+    return this.results.firstRoundComplete();
   }
 
   private admit(targets: readonly Target[]): { accepted: Map<string, Target>; refused: string[]; refusedTargets: Target[] } {
@@ -317,9 +276,7 @@ export class ProbeEngine {
     this.scheduler.remove(worker);
     this.workers.delete(address);
     this.rounds.removed(worker);
-    if (worker.health.state === 'unreachable') this.unreachable -= 1;
-    this.metrics.deleteTarget(address);
-    this.firstRound.settle(address);
+    this.results.removed(worker);
   }
 
   private scheduleFirstProbe(worker: TargetProbeState): void {
@@ -386,43 +343,12 @@ export class ProbeEngine {
   }
 
   private record(worker: TargetProbeState, verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[]): void {
-    const { address } = worker.target;
     const now = Date.now();
     this.rounds.probed(worker);
-    worker.lastProbeAt = now;
-    worker.lastError =
-      verdict === 'success'
-        ? undefined
-        : outcomes.map((o) => `${o.protocol} ${o.result}${o.error === undefined ? '' : `: ${o.error}`}`).join('; ');
-    worker.lastRttMs = verdict === 'success' ? answeredRttMs(outcomes, this.options.refusedIsReachable) : undefined;
-    const previous = worker.health.state;
-    worker.health = observe(worker.health, verdict, this.options);
-    const current = worker.health.state;
-    // Changes only: the kubelet's results cache, kept on the target itself.
-    if (current !== previous) {
-      this.unreachable += Number(current === 'unreachable') - Number(previous === 'unreachable');
-      this.exportTargetState(worker);
-      this.emit({ address, owners: worker.target.owners, previous, current });
-    }
-    if (worker.health.state !== 'unknown' || verdict === 'error') this.firstRound.settle(address);
+    const previous = worker.record(verdict, outcomes, now, this.options);
+    this.results.recorded(worker, previous, verdict);
     const delayMs = nextDelayMs(worker.health, verdict, this.options);
     this.scheduler.plan(worker, now + delayMs * (1 + JITTER * (2 * this.random() - 1)));
-  }
-
-  private emit(change: ReachabilityChange): void {
-    this.logger.info(change, 'target reachability changed');
-    for (const listener of this.listeners) {
-      try {
-        listener(change);
-      } catch (err) {
-        this.logger.error({ err, address: change.address }, 'reachability listener threw');
-      }
-    }
-  }
-
-  private exportTargetState(worker: TargetProbeState): void {
-    const { state } = worker.health;
-    if (this.options.perTargetMetrics && state !== 'unknown') this.metrics.setTargetReachable(worker.target.address, state === 'reachable');
   }
 
   /** (Re)starts the TCP probe threads for `tcpThreads`; old threads finish their probes first. */
@@ -466,37 +392,6 @@ export class ProbeEngine {
     this.icmp?.close();
     this.icmp = undefined;
     this.icmpUnavailable = undefined;
-  }
-}
-
-/** Tracks the targets of the first round after start(). */
-class FirstRound {
-  readonly done: Promise<void>;
-  private resolve!: () => void;
-  private pending = new Set<string>();
-  private deadline: NodeJS.Timeout | undefined;
-
-  constructor() {
-    this.done = new Promise((resolve) => (this.resolve = resolve));
-  }
-
-  begin(addresses: Iterable<string>, deadlineMs: number, onDeadline: (pending: number) => void): void {
-    this.pending = new Set(addresses);
-    this.deadline = setTimeout(() => {
-      onDeadline(this.pending.size);
-      this.end();
-    }, deadlineMs);
-    if (this.pending.size === 0) this.end();
-  }
-
-  settle(address: string): void {
-    if (this.pending.delete(address) && this.pending.size === 0) this.end();
-  }
-
-  end(): void {
-    clearTimeout(this.deadline);
-    this.pending.clear();
-    this.resolve();
   }
 }
 

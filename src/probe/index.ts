@@ -6,11 +6,11 @@ export {
   type IcmpProbe,
   type Probers,
   type ProbeEngineDeps,
-  type ReachabilityChange,
   type TargetSetDiff,
-  type TargetStatus,
 } from './engine.js';
 export type { Reachability } from './hysteresis.js';
+export type { ReachabilityChange } from './results.js';
+export type { TargetStatus } from './target-state.js';
 export { IcmpPinger, IcmpUnavailableError } from './icmp.js';
 export { DEFAULT_PROBE_OPTIONS, resolveProbeOptions, type ProbeEngineOptions, type ProbeMode } from './options.js';
 export type { ProbeOutcome, ProbeResult, Protocol } from './outcome.js';

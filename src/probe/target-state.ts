@@ -1,7 +1,21 @@
 import type { Target } from '../contract/target.js';
-import { INITIAL_HEALTH, type Health } from './hysteresis.js';
+import { INITIAL_HEALTH, observe, type Health, type Reachability, type Thresholds } from './hysteresis.js';
+import { answeredRttMs, type ProbeOutcome, type ProbeVerdict } from './outcome.js';
 import type { RoundMember } from './rounds.js';
 import type { Planned } from './schedule.js';
+
+export interface TargetStatus {
+  address: string;
+  owners: string[];
+  ports: number[];
+  state: Reachability;
+  /** Wall-clock time (ms since epoch) the last probe finished. */
+  lastProbeAt?: number;
+  /** Why the last probe did not succeed. */
+  lastError?: string;
+  /** How long the last probe took to be answered, when it was. */
+  lastRttMs?: number;
+}
 
 /** One target's probing state (no loop of its own): the engine drives it (planned in the scheduler or probing, one probe at a time). */
 export class TargetProbeState implements Planned, RoundMember {
@@ -27,5 +41,31 @@ export class TargetProbeState implements Planned, RoundMember {
   /** Whether a probe is planned (false while one is running). */
   isPlanned(): boolean {
     return this.queueIndex >= 0;
+  }
+
+  /**
+   * The synchronous step after a probe (the kubelet worker's, without the probing): records what the
+   * probe saw at `now` and moves the hysteresis on. Returns the state before the probe, to compare
+   * with `health.state`.
+   */
+  record(verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[], now: number, options: Thresholds & { refusedIsReachable: boolean }): Reachability {
+    this.lastProbeAt = now;
+    this.lastError =
+      verdict === 'success'
+        ? undefined
+        : outcomes.map((o) => `${o.protocol} ${o.result}${o.error === undefined ? '' : `: ${o.error}`}`).join('; ');
+    this.lastRttMs = verdict === 'success' ? answeredRttMs(outcomes, options.refusedIsReachable) : undefined;
+    const previous = this.health.state;
+    this.health = observe(this.health, verdict, options);
+    return previous;
+  }
+
+  status(): TargetStatus {
+    const { address, owners, ports } = this.target;
+    const status: TargetStatus = { address, owners, ports, state: this.health.state };
+    if (this.lastProbeAt !== undefined) status.lastProbeAt = this.lastProbeAt;
+    if (this.lastError !== undefined) status.lastError = this.lastError;
+    if (this.lastRttMs !== undefined) status.lastRttMs = this.lastRttMs;
+    return status;
   }
 }

@@ -2,10 +2,11 @@ import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { ProbeEngine, type Probers, type ReachabilityChange } from '../../src/probe/engine.js';
+import { ProbeEngine, type Probers } from '../../src/probe/engine.js';
 import { IcmpUnavailableError } from '../../src/probe/icmp.js';
 import type { ProbeEngineOptions } from '../../src/probe/options.js';
 import type { ProbeOutcome, ProbeResult } from '../../src/probe/outcome.js';
+import type { ReachabilityChange } from '../../src/probe/results.js';
 import type { Target } from '../../src/contract/target.js';
 
 const BASE: Partial<ProbeEngineOptions> = {
