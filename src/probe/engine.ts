@@ -1,9 +1,8 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry } from 'prom-client';
-import { ReportedProblems, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
 import { StartupError } from '../startup.js';
-import { parseAllowList, type AllowList } from './address.js';
-import { canonicalAddress } from '../contract/addresses.js';
+import { parseAllowList } from './address.js';
 import { nextDelayMs } from './hysteresis.js';
 import { IcmpPinger } from './icmp.js';
 import { ProbeMetrics } from './metrics.js';
@@ -14,17 +13,9 @@ import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
 import { TcpProbeThreads } from './tcp-threads.js';
-import { TargetProbeState, type TargetStatus } from './target-state.js';
+import { TargetSet, type TargetSetDiff } from './target-set.js';
+import type { TargetProbeState, TargetStatus } from './target-state.js';
 import type { Target } from '../contract/target.js';
-
-export interface TargetSetDiff {
-  added: number;
-  removed: number;
-  /** Targets whose ports or owners changed; they keep their state and timer. */
-  changed: number;
-  /** Addresses refused by the allow-list (as given). */
-  refused: string[];
-}
 
 export interface IcmpProbe {
   ping(address: string, timeoutMs: number): Promise<ProbeOutcome>;
@@ -72,20 +63,12 @@ const JITTER = 0.1;
  */
 export class ProbeEngine {
   private options: ProbeEngineOptions;
-  private allowList: AllowList;
   private readonly logger: Logger;
   private readonly random: () => number;
   private readonly probers: Probers;
   private readonly metrics: ProbeMetrics;
   private readonly pool: LimitFunction;
-  private readonly workers = new Map<string, TargetProbeState>();
-  /**
-   * Last input of setTargets, re-applied when the allow-list changes: the normalised accepted targets
-   * and the refused ones as given (holding the caller's objects would double the memory per target).
-   */
-  private desired: Target[] = [];
-  /** Refused addresses: one line per address while it stays in the target set. */
-  private readonly refusedLogged = new ReportedProblems<string>();
+  private readonly targets: TargetSet;
   private running = false;
   private readonly canceller = new ProbeCanceller();
   private readonly scheduler: ProbeScheduler<TargetProbeState>;
@@ -106,46 +89,37 @@ export class ProbeEngine {
   /** @throws TypeError naming a bad option. */
   constructor(options: Partial<ProbeEngineOptions>, deps: ProbeEngineDeps) {
     this.options = resolveProbeOptions(options);
-    this.allowList = parseAllowList(this.options.allowCidrs);
     this.logger = deps.logger.child({ subsystem: 'probe' });
     this.random = deps.random ?? Math.random;
     this.probers = deps.probers ?? NETWORK_PROBERS;
     this.pool = pLimit(this.options.concurrency);
     this.scheduler = new ProbeScheduler<TargetProbeState>({ hasRoom: () => this.busy < this.options.concurrency, run: this.launch });
     this.metrics = new ProbeMetrics(deps.registry, {
-      targets: () => this.workers.size,
+      targets: () => this.targets.size,
       unreachable: () => this.results.unreachable,
     });
     this.results = new ProbeResults(this.logger, this.metrics, this.options.perTargetMetrics);
     this.rounds = new ProbeRounds((durationMs) => this.metrics.roundCompleted(durationMs));
+    this.targets = new TargetSet(parseAllowList(this.options.allowCidrs), {
+      refused: (address, reason) => {
+        this.logger.warn({ address, reason }, 'target refused by the allow-list; it will not be probed');
+        this.metrics.refusedTargets.inc();
+      },
+      added: (state) => {
+        this.rounds.added(state);
+        if (this.running) this.scheduleFirstProbe(state);
+      },
+      removed: (state) => {
+        this.scheduler.remove(state);
+        this.rounds.removed(state);
+        this.results.removed(state);
+      },
+    });
   }
 
   /** Replaces the target set; unchanged targets keep their state and planned probe, removed ones lose state and metric series. */
   setTargets(targets: readonly Target[]): TargetSetDiff {
-    const { accepted, refused, refusedTargets } = this.admit(targets);
-    this.desired = [...accepted.values(), ...refusedTargets];
-    let removed = 0;
-    let changed = 0;
-    for (const [address, worker] of this.workers) {
-      const next = accepted.get(address);
-      if (!next) {
-        this.removeWorker(worker);
-        removed += 1;
-      } else if (!sameTarget(worker.target, next)) {
-        worker.target = next;
-        changed += 1;
-      }
-    }
-    let added = 0;
-    for (const [address, target] of accepted) {
-      if (this.workers.has(address)) continue;
-      const worker = new TargetProbeState(target);
-      this.workers.set(address, worker);
-      this.rounds.added(worker);
-      if (this.running) this.scheduleFirstProbe(worker);
-      added += 1;
-    }
-    return { added, removed, changed, refused };
+    return this.targets.set(targets);
   }
 
   /** Applies new options (missing fields take their defaults) without losing target state. */
@@ -154,7 +128,7 @@ export class ProbeEngine {
     const allowList = parseAllowList(next.allowCidrs);
     const previous = this.options;
     this.options = next;
-    this.allowList = allowList;
+    this.targets.allowList = allowList;
     this.pool.concurrency = next.concurrency;
     if (next.mode !== previous.mode || next.icmpUnavailable !== previous.icmpUnavailable) {
       this.closeIcmp();
@@ -168,13 +142,13 @@ export class ProbeEngine {
       }
     }
     if (this.running && next.tcpThreads !== previous.tcpThreads) this.openTcpThreads();
-    this.results.setPerTargetMetrics(next.perTargetMetrics, this.workers.values());
-    this.setTargets(this.desired);
+    this.results.setPerTargetMetrics(next.perTargetMetrics, this.targets);
+    this.targets.reapply();
     if (this.running && next.intervalMs < previous.intervalMs) {
       // Probes planned with a longer interval would otherwise delay the new cadence by one old interval.
       const now = Date.now();
-      for (const worker of this.workers.values()) {
-        if (worker.isPlanned() && worker.plannedAt - now > next.intervalMs) this.scheduleFirstProbe(worker);
+      for (const state of this.targets) {
+        if (state.isPlanned() && state.plannedAt - now > next.intervalMs) this.scheduleFirstProbe(state);
       }
     }
     // A larger pool can take planned probes at once.
@@ -194,9 +168,9 @@ export class ProbeEngine {
     const { intervalMs, failureThreshold, fastIntervalMs, timeoutMs } = this.options;
     // Long enough for a spread first probe plus a full confirmation, with one interval of slack for a busy pool.
     const deadlineMs = 2 * intervalMs + failureThreshold * (fastIntervalMs + timeoutMs);
-    this.results.beginFirstRound(this.workers.keys(), deadlineMs);
-    for (const worker of this.workers.values()) this.scheduleFirstProbe(worker);
-    this.logger.info({ targets: this.workers.size, mode: this.options.mode }, 'probe engine started');
+    this.results.beginFirstRound(this.targets.addresses(), deadlineMs);
+    for (const state of this.targets) this.scheduleFirstProbe(state);
+    this.logger.info({ targets: this.targets.size, mode: this.options.mode }, 'probe engine started');
   }
 
   /** Stops all probing, closes every socket and session; never hangs, safe to call many times. */
@@ -225,7 +199,7 @@ export class ProbeEngine {
   }
 
   snapshot(): TargetStatus[] {
-    return Array.from(this.workers.values(), (worker) => worker.status());
+    return Array.from(this.targets, (state) => state.status());
   }
 
   /** Calls `listener` for every change of a target's state; returns the function that unsubscribes. */
@@ -241,59 +215,21 @@ export class ProbeEngine {
     return this.results.firstRoundComplete();
   }
 
-  private admit(targets: readonly Target[]): { accepted: Map<string, Target>; refused: string[]; refusedTargets: Target[] } {
-    const accepted = new Map<string, Target>();
-    const refused: string[] = [];
-    const refusedTargets: Target[] = [];
-    const ports = new ListInterner<number>((a, b) => a - b);
-    const owners = new ListInterner<string>();
-    for (const target of targets) {
-      const address = canonicalAddress(target.address);
-      const decision = address === undefined ? { allowed: false as const, reason: 'not an IP address' } : this.allowList.check(address);
-      if (!decision.allowed || address === undefined) {
-        refused.push(target.address);
-        refusedTargets.push(target);
-        if (this.refusedLogged.isNew(target.address)) {
-          this.logger.warn({ address: target.address, reason: decision.allowed ? '' : decision.reason }, 'target refused by the allow-list; it will not be probed');
-          this.metrics.refusedTargets.inc();
-        }
-        continue;
-      }
-      const existing = accepted.get(address);
-      accepted.set(address, {
-        address,
-        ports: ports.get(existing ? [...existing.ports, ...target.ports] : target.ports),
-        owners: owners.get(existing ? [...existing.owners, ...target.owners] : target.owners),
-      });
-    }
-    this.refusedLogged.endPass();
-    return { accepted, refused, refusedTargets };
-  }
-
-  private removeWorker(worker: TargetProbeState): void {
-    const { address } = worker.target;
-    worker.stopped = true;
-    this.scheduler.remove(worker);
-    this.workers.delete(address);
-    this.rounds.removed(worker);
-    this.results.removed(worker);
-  }
-
-  private scheduleFirstProbe(worker: TargetProbeState): void {
-    this.scheduler.plan(worker, Date.now() + this.random() * this.options.intervalMs);
+  private scheduleFirstProbe(state: TargetProbeState): void {
+    this.scheduler.plan(state, Date.now() + this.random() * this.options.intervalMs);
   }
 
   /** Hands a due target to the pool (the scheduler calls it only while `busy < concurrency`). */
-  private readonly launch = (worker: TargetProbeState): void => {
+  private readonly launch = (state: TargetProbeState): void => {
     this.busy += 1;
-    void this.pool(this.turn, worker);
+    void this.pool(this.turn, state);
   };
 
   /** One turn of a target's loop: probe, record, plan the next turn, release the slot. Never rejects. */
-  private readonly turn = async (worker: TargetProbeState): Promise<void> => {
+  private readonly turn = async (state: TargetProbeState): Promise<void> => {
     try {
-      this.metrics.probeStarted(Date.now() - worker.plannedAt);
-      const { target } = worker;
+      this.metrics.probeStarted(Date.now() - state.plannedAt);
+      const { target } = state;
       const protocols = this.protocolsFor(target.ports.length > 0);
       let outcomes: ProbeOutcome[];
       if (protocols.length === 0) {
@@ -307,10 +243,10 @@ export class ProbeEngine {
         for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
       }
       const verdict = verdictOfOutcomes(outcomes, this.options.refusedIsReachable);
-      if (this.running && !worker.stopped) this.record(worker, verdict, outcomes);
+      if (this.running && !state.stopped) this.record(state, verdict, outcomes);
     } catch (err) {
       // A throwing listener is caught in emit(); anything else here is a bug that must not stop the engine.
-      this.logger.error({ err, address: worker.target.address }, 'recording a probe failed');
+      this.logger.error({ err, address: state.target.address }, 'recording a probe failed');
     } finally {
       this.busy -= 1;
       if (this.busy === 0) this.onIdle?.();
@@ -342,13 +278,13 @@ export class ProbeEngine {
     return tcp ? (icmp ? TCP_AND_ICMP : TCP_ONLY) : icmp ? ICMP_ONLY : NO_PROTOCOL;
   }
 
-  private record(worker: TargetProbeState, verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[]): void {
+  private record(state: TargetProbeState, verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[]): void {
     const now = Date.now();
-    this.rounds.probed(worker);
-    const previous = worker.record(verdict, outcomes, now, this.options);
-    this.results.recorded(worker, previous, verdict);
-    const delayMs = nextDelayMs(worker.health, verdict, this.options);
-    this.scheduler.plan(worker, now + delayMs * (1 + JITTER * (2 * this.random() - 1)));
+    this.rounds.probed(state);
+    const previous = state.record(verdict, outcomes, now, this.options);
+    this.results.recorded(state, previous, verdict);
+    const delayMs = nextDelayMs(state.health, verdict, this.options);
+    this.scheduler.plan(state, now + delayMs * (1 + JITTER * (2 * this.random() - 1)));
   }
 
   /** (Re)starts the TCP probe threads for `tcpThreads`; old threads finish their probes first. */
@@ -393,29 +329,4 @@ export class ProbeEngine {
     this.icmp = undefined;
     this.icmpUnavailable = undefined;
   }
-}
-
-/**
- * Sorted unique lists, one frozen array per distinct list: the endpoints of a service share their
- * ports and owners, so 100k targets hold a handful of arrays instead of 200k.
- */
-class ListInterner<T> {
-  private readonly lists = new Map<string, T[]>();
-
-  constructor(private readonly compare?: (a: T, b: T) => number) {}
-
-  get(values: readonly T[]): T[] {
-    // Ports are numbers and owners "namespace/name": neither contains a newline.
-    const key = values.join('\n');
-    let list = this.lists.get(key);
-    if (!list) {
-      list = Object.freeze([...new Set(values)].sort(this.compare)) as T[];
-      this.lists.set(key, list);
-    }
-    return list;
-  }
-}
-
-function sameTarget(a: Target, b: Target): boolean {
-  return a.ports.join() === b.ports.join() && a.owners.join('\n') === b.owners.join('\n');
 }

@@ -6,10 +6,10 @@ export {
   type IcmpProbe,
   type Probers,
   type ProbeEngineDeps,
-  type TargetSetDiff,
 } from './engine.js';
 export type { Reachability } from './hysteresis.js';
 export type { ReachabilityChange } from './results.js';
+export type { TargetSetDiff } from './target-set.js';
 export type { TargetStatus } from './target-state.js';
 export { IcmpPinger, IcmpUnavailableError } from './icmp.js';
 export { DEFAULT_PROBE_OPTIONS, resolveProbeOptions, type ProbeEngineOptions, type ProbeMode } from './options.js';
