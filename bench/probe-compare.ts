@@ -19,7 +19,7 @@ import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { Registry } from 'prom-client';
 import { createLogger } from '../src/log.js';
-import { IcmpPinger, NETWORK_PROBERS, ProbeEngine, type ProbeMode, type Probers } from '../src/probe/index.js';
+import { IcmpPinger, NETWORK_TRANSPORTS, ProbeEngine, type ProbeMode, type Transports } from '../src/probe/index.js';
 import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
 
 const TIMEOUT_MS = 1000;
@@ -67,14 +67,21 @@ async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number,
     probes += 1;
     if (result === 'success' || result === 'refused') answered += 1;
   };
-  const probers: Probers = {
-    tcp: async (...args) => {
-      const outcome = await NETWORK_PROBERS.tcp(...args);
-      count(outcome.result);
-      return outcome;
+  const transports: Transports = {
+    openTcp: (options, logger) => {
+      const tcp = NETWORK_TRANSPORTS.openTcp(options, logger);
+      return {
+        probe: async (...args) => {
+          const outcome = await tcp.probe(...args);
+          count(outcome.result);
+          return outcome;
+        },
+        close: () => tcp.close(),
+        closeWhenIdle: () => tcp.closeWhenIdle(),
+      };
     },
     openIcmp: (logger) => {
-      const icmp = NETWORK_PROBERS.openIcmp(logger);
+      const icmp = NETWORK_TRANSPORTS.openIcmp(logger);
       return {
         ping: async (address, timeoutMs) => {
           const outcome = await icmp.ping(address, timeoutMs);
@@ -97,7 +104,7 @@ async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number,
       icmpUnavailable: 'fail',
       allowCidrs: ['127.0.0.0/8', '10.233.96.0/20'],
     },
-    { logger: createLogger({ level: 'warn' }), registry: new Registry(), probers, random: () => 0 },
+    { logger: createLogger({ level: 'warn' }), registry: new Registry(), transports, random: () => 0 },
   );
   engine.setTargets(addresses.map((address) => ({ address, ports: mode === 'tcp' ? [TCP_PORT] : [], owners: ['bench/svc'] })));
   const cpuStart = process.cpuUsage();

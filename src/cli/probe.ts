@@ -7,7 +7,7 @@ import {
   IcmpPinger,
   parseAllowList,
   tcpConnect,
-  type IcmpProbe,
+  type IcmpTransport,
   type ProbeMode,
   type ProbeOutcome,
 } from '../probe/index.js';
@@ -121,7 +121,7 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
   }
 
   const needsIcmp = mode !== 'tcp' || endpoints.some((e) => e.port === undefined);
-  let icmp: IcmpProbe | undefined;
+  let icmp: IcmpTransport | undefined;
   let icmpError = '';
   if (needsIcmp) {
     try {

@@ -1,12 +1,6 @@
 export { canonicalAddress } from '../contract/addresses.js';
 export { parseAllowList, type AllowList, type AllowDecision } from './address.js';
-export {
-  ProbeEngine,
-  NETWORK_PROBERS,
-  type IcmpProbe,
-  type Probers,
-  type ProbeEngineDeps,
-} from './engine.js';
+export { ProbeEngine, type ProbeEngineDeps } from './engine.js';
 export type { Reachability } from './hysteresis.js';
 export type { ReachabilityChange } from './results.js';
 export type { TargetSetDiff } from './target-set.js';
@@ -15,4 +9,5 @@ export { IcmpPinger, IcmpUnavailableError } from './icmp.js';
 export { DEFAULT_PROBE_OPTIONS, resolveProbeOptions, type ProbeEngineOptions, type ProbeMode } from './options.js';
 export type { ProbeOutcome, ProbeResult, Protocol } from './outcome.js';
 export { ProbeCanceller, tcpConnect, tcpConnectAnyPort } from './tcp.js';
+export { NETWORK_TRANSPORTS, type IcmpTransport, type TcpTransport, type Transports } from './transports.js';
 export type { Target } from '../contract/target.js';

@@ -2,6 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../log.js';
 import type { ProbeOutcome, ProbeResult } from './outcome.js';
+import type { TcpTransport } from './transports.js';
 
 /**
  * Probes and outcomes wait up to this long to cross together. Each message wakes the other thread's
@@ -86,7 +87,7 @@ class ProbeThread {
  * node probe with more than one core. Scheduling, hysteresis and the pool stay on the main thread;
  * each thread runs `tcpConnectAnyPort`; probes and outcomes travel in batches.
  */
-export class TcpProbeThreads {
+export class TcpProbeThreads implements TcpTransport {
   private readonly threads: (ProbeThread | undefined)[];
   /** Per slot, when a thread may be started there again (after one died). */
   private readonly restartAt: number[];

@@ -24,12 +24,16 @@ function resultOfConnectError(code: string): ProbeResult {
 }
 
 /**
- * Cancels the probes in flight at once (on engine stop). A Set of callbacks rather than an
+ * Cancels the probes in flight at once (on engine stop), and tells when none is left (a replaced
+ * transport finishing its probes). A Set of callbacks rather than an
  * AbortSignal: EventTarget listeners cost O(listeners) per add, which dominated the CPU profile at
  * thousands of probes in flight.
  */
 export class ProbeCanceller {
   private readonly cancels = new Set<() => void>();
+  /** Set by whenEmpty() while probes are in flight: resolves `empty` once the last one is deleted. */
+  private onEmpty: (() => void) | undefined;
+  private empty: Promise<void> | undefined;
 
   add(cancel: () => void): void {
     this.cancels.add(cancel);
@@ -37,11 +41,27 @@ export class ProbeCanceller {
 
   delete(cancel: () => void): void {
     this.cancels.delete(cancel);
+    if (this.onEmpty && this.cancels.size === 0) this.emptied();
   }
 
   cancelAll(): void {
     for (const cancel of [...this.cancels]) cancel();
     this.cancels.clear();
+    if (this.onEmpty) this.emptied();
+  }
+
+  /** Resolves once no probe is in flight (at once when none is). */
+  whenEmpty(): Promise<void> {
+    if (this.cancels.size === 0) return Promise.resolve();
+    this.empty ??= new Promise((resolve) => (this.onEmpty = resolve));
+    return this.empty;
+  }
+
+  private emptied(): void {
+    const onEmpty = this.onEmpty!;
+    this.onEmpty = undefined;
+    this.empty = undefined;
+    onEmpty();
   }
 }
 

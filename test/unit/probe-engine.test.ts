@@ -2,11 +2,12 @@ import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { ProbeEngine, type Probers } from '../../src/probe/engine.js';
+import { ProbeEngine } from '../../src/probe/engine.js';
 import { IcmpUnavailableError } from '../../src/probe/icmp.js';
 import type { ProbeEngineOptions } from '../../src/probe/options.js';
 import type { ProbeOutcome, ProbeResult } from '../../src/probe/outcome.js';
 import type { ReachabilityChange } from '../../src/probe/results.js';
+import type { TcpTransport, Transports } from '../../src/probe/transports.js';
 import type { Target } from '../../src/contract/target.js';
 
 const BASE: Partial<ProbeEngineOptions> = {
@@ -18,10 +19,17 @@ const BASE: Partial<ProbeEngineOptions> = {
   allowCidrs: ['10.0.0.0/8', 'fd00::/8'],
 };
 
-/** A fake network: each address answers with its current result; every call is recorded with its time. */
+/**
+ * A fake network: each address answers with its current result; every call is recorded with its time
+ * (and, for TCP, the tcpThreads of the transport that ran it).
+ */
 class FakeNetwork {
-  readonly calls: { address: string; protocol: 'tcp' | 'icmp'; at: number }[] = [];
+  readonly calls: { address: string; protocol: 'tcp' | 'icmp'; at: number; tcpThreads?: number }[] = [];
   readonly results = new Map<string, ProbeResult>();
+  /** Per address, what TCP answers instead of `results` (mode both: the protocols differ). */
+  readonly tcpResults = new Map<string, ProbeResult>();
+  /** What happened to the TCP transports, by their tcpThreads: open, closeWhenIdle, close. */
+  readonly tcpTransports: string[] = [];
   icmpClosed = 0;
   /** When set, openIcmp throws this. */
   icmpError: Error | undefined;
@@ -30,21 +38,28 @@ class FakeNetwork {
   inFlight = 0;
   maxInFlight = 0;
 
-  readonly probers: Probers = {
-    tcp: (address) => this.answer(address, 'tcp'),
+  readonly transports: Transports = {
+    openTcp: ({ tcpThreads }): TcpTransport => {
+      this.tcpTransports.push(`open ${tcpThreads}`);
+      return {
+        probe: (address) => this.answer(address, 'tcp', tcpThreads),
+        close: async () => void this.tcpTransports.push(`close ${tcpThreads}`),
+        closeWhenIdle: async () => void this.tcpTransports.push(`closeWhenIdle ${tcpThreads}`),
+      };
+    },
     openIcmp: () => {
       if (this.icmpError) throw this.icmpError;
       return { ping: (address) => this.answer(address, 'icmp'), close: () => (this.icmpClosed += 1) };
     },
   };
 
-  private async answer(address: string, protocol: 'tcp' | 'icmp'): Promise<ProbeOutcome> {
-    this.calls.push({ address, protocol, at: Date.now() });
+  private async answer(address: string, protocol: 'tcp' | 'icmp', tcpThreads?: number): Promise<ProbeOutcome> {
+    this.calls.push(tcpThreads === undefined ? { address, protocol, at: Date.now() } : { address, protocol, at: Date.now(), tcpThreads });
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       if (this.hold) await this.hold;
-      const result = this.results.get(address) ?? 'success';
+      const result = (protocol === 'tcp' ? this.tcpResults.get(address) : undefined) ?? this.results.get(address) ?? 'success';
       if (result === 'error' && address.endsWith('.66')) throw new Error('prober bug');
       return { protocol, result, durationMs: 1 };
     } finally {
@@ -65,7 +80,7 @@ function setup(options: Partial<ProbeEngineOptions> = {}, random: () => number =
     for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
   });
   const registry = new Registry();
-  const engine = new ProbeEngine({ ...BASE, ...options }, { logger: createLogger({ destination }), registry, random, probers: network.probers });
+  const engine = new ProbeEngine({ ...BASE, ...options }, { logger: createLogger({ destination }), registry, random, transports: network.transports });
   const changes: ReachabilityChange[] = [];
   engine.onChange((change) => changes.push(change));
   return { engine, network, lines, registry, changes };
@@ -321,6 +336,20 @@ describe('ProbeEngine lifecycle', () => {
     ]);
   });
 
+  it('probes through the given transports whatever tcpThreads says, with a new TCP transport once tcpThreads changes', async () => {
+    const { engine, network } = setup({ tcpThreads: 2 });
+    engine.setTargets([target('10.0.0.1')]);
+    await engine.start();
+    await vi.advanceTimersByTimeAsync(600);
+    expect(engine.snapshot()[0]!.state).toBe('reachable');
+    engine.updateOptions({ ...BASE, tcpThreads: 0 });
+    engine.updateOptions({ ...BASE, tcpThreads: 0, concurrency: 8 });
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(network.calls.map((call) => `${call.protocol} ${call.tcpThreads}`)).toEqual(['tcp 2', 'tcp 0', 'tcp 0']);
+    await engine.stop();
+    expect(network.tcpTransports).toEqual(['open 2', 'closeWhenIdle 2', 'open 0', 'close 0']);
+  });
+
   it('rejects a bad option with a TypeError naming it and keeps the old options', () => {
     const { engine } = setup();
     expect(() => engine.updateOptions({ ...BASE, failureThreshold: 0 })).toThrow(/^failureThreshold must be/);
@@ -369,10 +398,7 @@ describe('ProbeEngine in mode both', () => {
     { name: 'both error: unknown', tcp: 'error', icmp: 'error', expected: 'unknown' },
   ] as const)('$name', async ({ tcp, icmp, expected }) => {
     const { engine, network } = setup({ mode: 'both' });
-    network.probers.tcp = async (address) => {
-      network.calls.push({ address, protocol: 'tcp', at: Date.now() });
-      return { protocol: 'tcp', result: tcp, durationMs: 1 };
-    };
+    network.tcpResults.set('10.0.0.1', tcp);
     network.results.set('10.0.0.1', icmp);
     engine.setTargets([target('10.0.0.1')]);
     await engine.start();
