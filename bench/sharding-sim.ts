@@ -44,8 +44,8 @@ function percentile(values: readonly number[], p: number): number {
 const jittered = (ms: number): number => ms * (1 + JITTER * (2 * Math.random() - 1));
 
 /**
- * One node's worker for an address cut at time 0 (every probe from then on times out): returns when
- * the node's state turns unreachable. The worker is settled (reachable) and its next probe is at a
+ * One node's probing of an address cut at time 0 (every probe from then on times out): returns when
+ * the node's state turns unreachable. The target is settled (reachable) and its next probe is at a
  * uniformly random point of its interval, as after the engine's spread start and jittered re-plans.
  */
 function detectionMs(): number {
