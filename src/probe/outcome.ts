@@ -62,10 +62,6 @@ export function strongestResult(results: readonly ProbeResult[]): ProbeResult {
   return RESULT_STRENGTH[best]!;
 }
 
-/**
- * One verdict from the outcomes of a probe's protocols (two in mode `both`): reachable if either
- * succeeds, since a false "unreachable" prunes a live endpoint. No arrays: it runs for every probe.
- */
 /** The round-trip time of a probe: the quickest answer that counts as reachable, if any answered. */
 export function answeredRttMs(outcomes: readonly ProbeOutcome[], refusedIsReachable: boolean): number | undefined {
   let rttMs: number | undefined;
@@ -75,6 +71,10 @@ export function answeredRttMs(outcomes: readonly ProbeOutcome[], refusedIsReacha
   return rttMs;
 }
 
+/**
+ * One verdict from the outcomes of a probe's protocols (two in mode `both`): reachable if either
+ * succeeds, since a false "unreachable" prunes a live endpoint. No arrays: it runs for every probe.
+ */
 export function verdictOfOutcomes(outcomes: readonly { result: ProbeResult }[], refusedIsReachable: boolean): ProbeVerdict {
   let verdict: ProbeVerdict = 'error';
   for (const { result } of outcomes) {
