@@ -44,7 +44,7 @@ export class TargetProbeState implements Planned, RoundMember {
   }
 
   /**
-   * The synchronous step after a probe (the kubelet worker's, without the probing): records what the
+   * The synchronous step after a probe (the kubelet's per-target step, without the probing): records what the
    * probe saw at `now` and moves the hysteresis on. Returns the state before the probe, to compare
    * with `health.state`.
    */
