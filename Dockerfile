@@ -25,7 +25,8 @@ RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=npm_
     npm ci --ignore-scripts
 COPY tsconfig.json ./
 COPY src ./src
-RUN npx tsc -p tsconfig.json
+COPY hack/bundle.mjs ./hack/
+RUN npx tsc -p tsconfig.json && node hack/bundle.mjs
 
 # Production dependencies only, raw-socket compiled for this Node.js and libc. Type declarations, source
 # maps and the addon's intermediate build files are never loaded at run time (40% of the size).
@@ -71,10 +72,10 @@ FROM scratch AS runtime
 COPY --from=rootfs /rootfs/ /
 COPY --from=caps /usr/local/bin/node-net-raw /usr/local/bin/node-net-raw
 COPY --from=deps /app/node_modules /app/node_modules
-COPY --from=build /app/dist /app/dist
+COPY --from=build /app/dist/eps-probe-plugin.js /app/dist/tcp-thread-entry.js /app/dist/
 COPY package.json /app/
 ENV PATH=/usr/local/bin NODE_ENV=production
 WORKDIR /app
 USER 65532:65532
 EXPOSE 9464 9465
-ENTRYPOINT ["node", "dist/cli/main.js"]
+ENTRYPOINT ["node", "dist/eps-probe-plugin.js"]

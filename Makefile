@@ -18,6 +18,7 @@ deps:
 
 build:
 	npx tsc -p tsconfig.json
+	node hack/bundle.mjs
 
 lint:
 	npx tsc -p tsconfig.check.json

@@ -16,7 +16,16 @@ const ROWS: Array<{ role: 'agent' | 'controller'; label: string; modules: string
   { role: 'agent', label: '+ @kubernetes/client-node', modules: ['pino', 'prom-client', 'net-ping', '@kubernetes/client-node'] },
   { role: 'agent', label: 'agent command (dist/cli/agent.js)', modules: ['./dist/cli/agent.js'] },
   { role: 'controller', label: 'controller command (dist/cli/controller.js)', modules: ['./dist/cli/controller.js'] },
+  { role: 'agent', label: 'agent command, bundled as deployed', modules: [bundled('agent')] },
+  { role: 'controller', label: 'controller command, bundled as deployed', modules: [bundled('controller')] },
 ];
+
+/** dist/cli/<command>.js bundled with the options of hack/bundle.mjs (which bundles dist/cli/main.js). */
+function bundled(command: 'agent' | 'controller'): string {
+  const outfile = `.tmp/module-rss-${command}.js`;
+  execFileSync(process.execPath, ['hack/bundle.mjs', `dist/cli/${command}.js`, outfile], { stdio: 'inherit' });
+  return `./${outfile}`;
+}
 
 const extraFlags = process.argv.slice(2);
 const script = (modules: string[]): string => `

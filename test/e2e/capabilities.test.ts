@@ -47,7 +47,7 @@ function appForNobody(dir: string): string {
     const [from, to] = [path.join(repoRoot, part), path.join(app, part)];
     if (spawnSync('cp', ['-al', from, to]).status !== 0) cpSync(from, to, { recursive: true });
   }
-  return path.join(app, 'dist/cli/main.js');
+  return path.join(app, path.relative(repoRoot, CLI));
 }
 
 function lastStage(dockerfile: string): string {
@@ -69,7 +69,7 @@ describe('Dockerfile', () => {
     const runtime = lastStage(dockerfile);
     expect(runtime).toMatch(/^scratch AS runtime$/m);
     expect(runtime).toMatch(/^USER 65532:65532$/m);
-    expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/cli\/main.js"\]$/m);
+    expect(runtime).toMatch(/^ENTRYPOINT \["node", "dist\/eps-probe-plugin.js"\]$/m);
     expect(runtime).toMatch(/^COPY --from=caps \/usr\/local\/bin\/node-net-raw /m);
     expect(runtime).not.toMatch(/^RUN /m);
   });
@@ -77,7 +77,7 @@ describe('Dockerfile', () => {
   it('matches the manifest: the agent runs node-net-raw with NET_RAW, the controller plain node without', () => {
     const objects = parseAllDocuments(readFileSync(path.join(repoRoot, 'deploy/eps-probe-plugin.yaml'), 'utf8')).map((d) => d.toJS());
     const container = (kind: string) => objects.find((o) => o.kind === kind).spec.template.spec.containers[0];
-    expect(container('DaemonSet').command).toEqual(['node-net-raw', '--max-semi-space-size=4', 'dist/cli/main.js']);
+    expect(container('DaemonSet').command).toEqual(['node-net-raw', '--max-semi-space-size=4', 'dist/eps-probe-plugin.js']);
     expect(container('DaemonSet').securityContext.capabilities).toEqual({ drop: ['ALL'], add: ['NET_RAW'] });
     expect(container('Deployment').command).toBeUndefined();
     expect(container('Deployment').securityContext.capabilities).toEqual({ drop: ['ALL'] });

@@ -216,7 +216,7 @@ describe('the image, run as the manifest says', () => {
       expect.objectContaining({ address: s.pods.p2, protocol: 'tcp', result: 'success' }),
     ]);
     // In the agent's pod (kubectl exec): ICMP through node-net-raw.
-    const icmp = await podman(['exec', agents.get('n1')!.name, 'node-net-raw', 'dist/cli/main.js', 'probe', '--icmp', '--json', s.pods.p2!]);
+    const icmp = await podman(['exec', agents.get('n1')!.name, 'node-net-raw', 'dist/eps-probe-plugin.js', 'probe', '--icmp', '--json', s.pods.p2!]);
     expect(JSON.parse(icmp)).toEqual([expect.objectContaining({ address: s.pods.p2, protocol: 'icmp', result: 'success' })]);
   });
 });

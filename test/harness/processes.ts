@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { Topology } from './topology.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CLI = path.join(repoRoot, 'dist/cli/main.js');
+/** The program as deployed: tsc's output bundled into one file (hack/bundle.mjs, run by `make build`). */
+export const CLI = path.join(repoRoot, 'dist/eps-probe-plugin.js');
 
 export interface RunningProcess {
   child: ChildProcess;
