@@ -71,7 +71,9 @@ RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/var/lib/dpkg/status.d /ro
 FROM scratch AS runtime
 COPY --from=rootfs /rootfs/ /
 COPY --from=caps /usr/local/bin/node-net-raw /usr/local/bin/node-net-raw
-COPY --from=deps /app/node_modules /app/node_modules
+# The bundle holds every JavaScript dependency; only the native ICMP addon and its wrapper load from node_modules.
+COPY --from=deps /app/node_modules/net-ping /app/node_modules/net-ping
+COPY --from=deps /app/node_modules/raw-socket /app/node_modules/raw-socket
 COPY --from=build /app/dist/eps-probe-plugin.js /app/dist/tcp-thread-entry.js /app/dist/
 COPY package.json /app/
 ENV PATH=/usr/local/bin NODE_ENV=production
