@@ -8,7 +8,7 @@
 
 ARG NODE_IMAGE=docker.io/library/node:24.21.0-bookworm-slim
 
-# Compilers for the raw-socket native addon (node-gyp) and the launcher, and setcap.
+# Compilers for the native addons (raw-socket's and ours, with node-gyp) and the launcher, and setcap.
 FROM ${NODE_IMAGE} AS toolchain
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ libcap2-bin \
@@ -27,13 +27,17 @@ COPY tsconfig.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.json
 
-# Production dependencies only, raw-socket compiled for this Node.js and libc. Type declarations, source
-# maps and the addon's intermediate build files are never loaded at run time (40% of the size).
+# Production dependencies only, raw-socket and the half-open prober's native part (npm ci's install
+# script: build/Release/syn.node) compiled for this Node.js and libc. Type declarations, source maps and
+# the addons' intermediate build files are never loaded at run time (40% of the size).
 FROM toolchain AS deps
+COPY binding.gyp ./
+COPY native ./native
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
     npm ci --omit=dev \
  && npm cache clean --force \
  && test -f node_modules/raw-socket/build/Release/raw.node \
+ && test -f build/Release/syn.node \
  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete \
  && rm -rf node_modules/raw-socket/build/Release/obj.target
 
@@ -53,7 +57,7 @@ RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/var/lib/dpkg/status.d /ro
  && install -d -m 1777 /rootfs/tmp \
  && chown 65532:65532 /rootfs/home/nonroot \
  && cp /usr/local/bin/node /rootfs/usr/local/bin/node \
- && ldd /usr/local/bin/node node_modules/raw-socket/build/Release/raw.node /tmp/node-net-raw \
+ && ldd /usr/local/bin/node node_modules/raw-socket/build/Release/raw.node build/Release/syn.node /tmp/node-net-raw \
     | awk '/\(0x[0-9a-f]+\)$/ && $(NF-1) ~ /^\// { print $(NF-1) }' | sort -u >/tmp/libraries \
  && for library in $(cat /tmp/libraries); do \
       cp --parents -L "$library" /rootfs/ \
@@ -71,6 +75,7 @@ FROM scratch AS runtime
 COPY --from=rootfs /rootfs/ /
 COPY --from=caps /usr/local/bin/node-net-raw /usr/local/bin/node-net-raw
 COPY --from=deps /app/node_modules /app/node_modules
+COPY --from=deps /app/build/Release/syn.node /app/build/Release/syn.node
 COPY --from=build /app/dist /app/dist
 COPY package.json /app/
 ENV PATH=/usr/local/bin NODE_ENV=production

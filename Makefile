@@ -16,8 +16,12 @@ test: deps lint build
 deps:
 	@bash hack/ensure-deps.sh
 
-build:
+## build: the half-open TCP prober's native part (build/Release/syn.node, which `npm ci` builds too) and dist/
+build: build/Release/syn.node
 	npx tsc -p tsconfig.json
+
+build/Release/syn.node: binding.gyp native/syn.c
+	npm run --silent install
 
 lint:
 	npx tsc -p tsconfig.check.json
@@ -46,4 +50,4 @@ image:
 	IMAGE=$(IMAGE) bash hack/build-image.sh
 
 clean:
-	rm -rf dist
+	rm -rf dist build
