@@ -45,6 +45,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = Object.freeze<Config>({
     tcpThreads: DEFAULT_PROBE_OPTIONS.tcpThreads,
     refusedIsReachable: DEFAULT_PROBE_OPTIONS.refusedIsReachable,
     icmpUnavailable: DEFAULT_PROBE_OPTIONS.icmpUnavailable,
+    tcpProbe: DEFAULT_PROBE_OPTIONS.tcpProbe,
+    halfOpenUnavailable: DEFAULT_PROBE_OPTIONS.halfOpenUnavailable,
   },
   allowCidrs: [],
   namespaces: { include: [], exclude: [] },
@@ -135,7 +137,7 @@ function field<T>(raw: Raw, path: string, name: string, fallback: T, read: (key:
   return name in raw ? read(path ? `${path}.${name}` : name, raw[name]) : fallback;
 }
 
-const PROBE_KEYS = ['mode', 'interval', 'timeout', 'fastInterval', 'failureThreshold', 'successThreshold', 'concurrency', 'tcpThreads', 'refusedIsReachable', 'icmpUnavailable'] as const;
+const PROBE_KEYS = ['mode', 'interval', 'timeout', 'fastInterval', 'failureThreshold', 'successThreshold', 'concurrency', 'tcpThreads', 'refusedIsReachable', 'icmpUnavailable', 'tcpProbe', 'halfOpenUnavailable'] as const;
 const CONTROLLER_KEYS = ['quorum', 'maxEjectionShare', 'reportStaleAfter'] as const;
 const TOP_KEYS = ['probe', 'allowCidrs', 'namespaces', 'probeReplicas', 'selfIsolationShare', 'abstainWhenStarved', 'heartbeatPeriod', 'perTargetMetrics', 'logLevel', 'controller'] as const;
 const MODES: readonly ProbeMode[] = ['tcp', 'icmp', 'both'];
@@ -173,6 +175,8 @@ export function parseConfig(text: string): Config {
     tcpThreads: field(probeRaw, 'probe', 'tcpThreads', d.probe.tcpThreads, (k, v) => integer(k, v, 0, 64)),
     refusedIsReachable: field(probeRaw, 'probe', 'refusedIsReachable', d.probe.refusedIsReachable, boolean),
     icmpUnavailable: field(probeRaw, 'probe', 'icmpUnavailable', d.probe.icmpUnavailable, (k, v) => oneOf(k, v, ['fallback-tcp', 'fail'] as const)),
+    tcpProbe: field(probeRaw, 'probe', 'tcpProbe', d.probe.tcpProbe, (k, v) => oneOf(k, v, ['connect', 'half-open'] as const)),
+    halfOpenUnavailable: field(probeRaw, 'probe', 'halfOpenUnavailable', d.probe.halfOpenUnavailable, (k, v) => oneOf(k, v, ['fallback-connect', 'fail'] as const)),
   };
   if (probe.timeoutMs > probe.intervalMs) {
     throw new ConfigError('probe.timeout', `must not exceed probe.interval (${probe.intervalMs}ms), got ${probe.timeoutMs}ms`);

@@ -13,6 +13,7 @@ import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
 import { TcpProbeThreads } from './tcp-threads.js';
+import { HalfOpenProber, openHalfOpen, type HalfOpenProbe } from './syn.js';
 import { TargetProbeState } from './target-state.js';
 import type { Target } from '../contract/target.js';
 
@@ -61,11 +62,14 @@ export interface Probers {
   ): Promise<ProbeOutcome>;
   /** @throws IcmpUnavailableError when raw sockets are not permitted. */
   openIcmp(logger: Logger): IcmpProbe;
+  /** For `tcpProbe: half-open`; @throws HalfOpenUnavailableError when raw sockets are not permitted. Without it, connect() probes. */
+  openHalfOpen?(): HalfOpenProbe;
 }
 
 export const NETWORK_PROBERS: Probers = {
   tcp: tcpConnectAnyPort,
   openIcmp: (logger) => new IcmpPinger(logger),
+  openHalfOpen: () => new HalfOpenProber(),
 };
 
 export interface ProbeEngineDeps {
@@ -116,6 +120,8 @@ export class ProbeEngine {
   /** Resolves stop()'s wait once `busy` drops to 0. */
   private onIdle: (() => void) | undefined;
   private icmp: IcmpProbe | undefined;
+  /** Open while running with `tcpProbe: half-open` where raw sockets are permitted; TCP probes then go there. */
+  private halfOpen: HalfOpenProbe | undefined;
   /** Set while running with `tcpThreads` > 0; then TCP probes run there instead of `probers.tcp`. */
   private tcpThreads: TcpProbeThreads | undefined;
   /** Threads replaced by an options change, finishing the probes they have. */
@@ -189,6 +195,18 @@ export class ProbeEngine {
       }
     }
     if (this.running && next.tcpThreads !== previous.tcpThreads) this.openTcpThreads();
+    if (next.tcpProbe !== previous.tcpProbe || next.halfOpenUnavailable !== previous.halfOpenUnavailable) {
+      this.halfOpen?.close();
+      this.halfOpen = undefined;
+      if (this.running) {
+        try {
+          this.openHalfOpen();
+        } catch (err) {
+          this.options = previous;
+          throw err;
+        }
+      }
+    }
     if (previous.perTargetMetrics && !next.perTargetMetrics) this.metrics.clearTargets();
     if (!previous.perTargetMetrics && next.perTargetMetrics) {
       for (const worker of this.workers.values()) this.exportTargetState(worker);
@@ -212,6 +230,7 @@ export class ProbeEngine {
   async start(): Promise<void> {
     if (this.running) return;
     if (this.options.mode !== 'tcp') this.openIcmpForMode();
+    this.openHalfOpen();
     this.openTcpThreads();
     this.running = true;
     this.rounds.begin();
@@ -235,6 +254,8 @@ export class ProbeEngine {
     this.pool.clearQueue();
     this.canceller.cancelAll();
     this.closeIcmp();
+    this.halfOpen?.close();
+    this.halfOpen = undefined;
     const threadsClosed = Promise.all([this.tcpThreads, ...this.retiringThreads].map((threads) => threads?.close()));
     this.tcpThreads = undefined;
     this.firstRound.end();
@@ -365,6 +386,7 @@ export class ProbeEngine {
     const { timeoutMs, refusedIsReachable } = this.options;
     try {
       if (protocol === 'tcp') {
+        if (this.halfOpen) return await this.halfOpen.probe(address, ports, timeoutMs, answersProbe(refusedIsReachable));
         if (this.tcpThreads) return await this.tcpThreads.probe(address, ports, timeoutMs, refusedIsReachable);
         return await this.probers.tcp(address, ports, timeoutMs, answersProbe(refusedIsReachable), this.canceller);
       }
@@ -434,6 +456,10 @@ export class ProbeEngine {
     }
     const count = this.options.tcpThreads;
     this.tcpThreads = count > 0 ? new TcpProbeThreads(count, this.logger) : undefined;
+  }
+
+  private openHalfOpen(): void {
+    if (this.options.tcpProbe === 'half-open') this.halfOpen = openHalfOpen(this.probers.openHalfOpen, this.options.halfOpenUnavailable, this.logger);
   }
 
   /** Opens ICMP for mode icmp/both; falls back to TCP with a clear log line, or throws in `fail` mode. */

@@ -25,6 +25,10 @@ export interface ProbeEngineOptions {
   icmpUnavailable: 'fallback-tcp' | 'fail';
   /** Export `eps_probe_target_reachable{address}` (one series per target). */
   perTargetMetrics: boolean;
+  /** How a TCP port is probed: a full connect(), or half-open (a SYN from a raw socket, answered by SYN-ACK or RST; needs NET_RAW). */
+  tcpProbe: 'connect' | 'half-open';
+  /** What to do when half-open probing is configured but raw sockets are not permitted: probe with connect(), or refuse to start. */
+  halfOpenUnavailable: 'fallback-connect' | 'fail';
 }
 
 /** Every default in one place; docs/probe.md explains each. */
@@ -41,6 +45,8 @@ export const DEFAULT_PROBE_OPTIONS: Readonly<ProbeEngineOptions> = Object.freeze
   refusedIsReachable: true,
   icmpUnavailable: 'fallback-tcp',
   perTargetMetrics: false,
+  tcpProbe: 'connect',
+  halfOpenUnavailable: 'fallback-connect',
 });
 
 const MODES: readonly ProbeMode[] = ['tcp', 'icmp', 'both'];
@@ -73,5 +79,11 @@ export function resolveProbeOptions(options: Partial<ProbeEngineOptions> = {}): 
   if (!Array.isArray(resolved.allowCidrs)) throw new TypeError('allowCidrs must be an array of CIDR strings');
   if (typeof resolved.refusedIsReachable !== 'boolean') throw new TypeError('refusedIsReachable must be a boolean');
   if (typeof resolved.perTargetMetrics !== 'boolean') throw new TypeError('perTargetMetrics must be a boolean');
+  if (resolved.tcpProbe !== 'connect' && resolved.tcpProbe !== 'half-open') {
+    throw new TypeError(`tcpProbe must be connect or half-open, got ${String(resolved.tcpProbe)}`);
+  }
+  if (resolved.halfOpenUnavailable !== 'fallback-connect' && resolved.halfOpenUnavailable !== 'fail') {
+    throw new TypeError(`halfOpenUnavailable must be fallback-connect or fail, got ${String(resolved.halfOpenUnavailable)}`);
+  }
   return resolved;
 }

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { ProbeEngine, type Probers, type ReachabilityChange } from '../../src/probe/engine.js';
 import { IcmpUnavailableError } from '../../src/probe/icmp.js';
+import { HalfOpenUnavailableError } from '../../src/probe/syn.js';
 import type { ProbeEngineOptions } from '../../src/probe/options.js';
 import type { ProbeOutcome, ProbeResult } from '../../src/probe/outcome.js';
 import type { Target } from '../../src/contract/target.js';
@@ -19,11 +20,14 @@ const BASE: Partial<ProbeEngineOptions> = {
 
 /** A fake network: each address answers with its current result; every call is recorded with its time. */
 class FakeNetwork {
-  readonly calls: { address: string; protocol: 'tcp' | 'icmp'; at: number }[] = [];
+  readonly calls: { address: string; protocol: 'tcp' | 'icmp'; at: number; halfOpen?: true }[] = [];
   readonly results = new Map<string, ProbeResult>();
   icmpClosed = 0;
   /** When set, openIcmp throws this. */
   icmpError: Error | undefined;
+  halfOpenClosed = 0;
+  /** When set, openHalfOpen throws this. */
+  halfOpenError: Error | undefined;
   /** When set, probes hang until released (to observe the pool). */
   hold: Promise<void> | undefined;
   inFlight = 0;
@@ -35,10 +39,14 @@ class FakeNetwork {
       if (this.icmpError) throw this.icmpError;
       return { ping: (address) => this.answer(address, 'icmp'), close: () => (this.icmpClosed += 1) };
     },
+    openHalfOpen: () => {
+      if (this.halfOpenError) throw this.halfOpenError;
+      return { probe: (address) => this.answer(address, 'tcp', true), close: () => (this.halfOpenClosed += 1) };
+    },
   };
 
-  private async answer(address: string, protocol: 'tcp' | 'icmp'): Promise<ProbeOutcome> {
-    this.calls.push({ address, protocol, at: Date.now() });
+  private async answer(address: string, protocol: 'tcp' | 'icmp', halfOpen?: true): Promise<ProbeOutcome> {
+    this.calls.push({ address, protocol, at: Date.now(), ...(halfOpen && { halfOpen }) });
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
@@ -354,6 +362,47 @@ describe('ProbeEngine without raw-socket permission', () => {
     await expect(engine.start()).rejects.toMatchObject({
       name: 'StartupError',
       message: expect.stringContaining('ICMP, which is unavailable here (raw ICMP sockets not permitted'),
+      fix: expect.stringContaining('NET_RAW'),
+    });
+  });
+});
+
+describe('ProbeEngine with tcpProbe half-open', () => {
+  it('probes TCP ports half-open, closes that prober on stop, and switches back to connect() on an options change', async () => {
+    const { engine, network } = setup({ tcpProbe: 'half-open' });
+    engine.setTargets([target('10.0.0.1')]);
+    await engine.start();
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(network.calls.map((c) => c.halfOpen)).toEqual([true]);
+    engine.updateOptions({ ...BASE, tcpProbe: 'connect' });
+    expect(network.halfOpenClosed).toBe(1);
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(network.calls.map((c) => c.halfOpen)).toEqual([true, undefined]);
+    engine.updateOptions({ ...BASE, tcpProbe: 'half-open' });
+    await engine.stop();
+    expect(network.halfOpenClosed).toBe(2);
+  });
+
+  const denied = new HalfOpenUnavailableError('raw TCP sockets not permitted (opening a raw socket: Operation not permitted); CAP_NET_RAW is needed');
+
+  it('says so at start and probes with connect() with halfOpenUnavailable=fallback-connect', async () => {
+    const { engine, network, lines } = setup({ tcpProbe: 'half-open' });
+    network.halfOpenError = denied;
+    engine.setTargets([target('10.0.0.1')]);
+    await engine.start();
+    expect(lines.find((l) => l.level === 'error')).toMatchObject({ msg: 'half-open TCP probing configured but unavailable; probing with connect()', reason: denied.message });
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(engine.snapshot()[0]!.state).toBe('reachable');
+    expect(network.calls.every((c) => c.protocol === 'tcp' && !c.halfOpen)).toBe(true);
+    await engine.stop();
+  });
+
+  it('refuses to start with halfOpenUnavailable=fail', async () => {
+    const { engine, network } = setup({ tcpProbe: 'half-open', halfOpenUnavailable: 'fail' });
+    network.halfOpenError = denied;
+    await expect(engine.start()).rejects.toMatchObject({
+      name: 'StartupError',
+      message: expect.stringContaining('probe.tcpProbe half-open is unavailable here (raw TCP sockets not permitted'),
       fix: expect.stringContaining('NET_RAW'),
     });
   });
