@@ -219,4 +219,15 @@ describe('the image, run as the manifest says', () => {
     const icmp = await podman(['exec', agents.get('n1')!.name, 'node-net-raw', 'dist/cli/main.js', 'probe', '--icmp', '--json', s.pods.p2!]);
     expect(JSON.parse(icmp)).toEqual([expect.objectContaining({ address: s.pods.p2, protocol: 'icmp', result: 'success' })]);
   });
+
+  it("probes half-open in the agent's pod: the native part is in the image and NET_RAW reaches it", async () => {
+    const script = `
+      import { HalfOpenProber } from '/app/dist/probe/syn.js';
+      const prober = new HalfOpenProber();
+      const outcomes = await Promise.all([${POD_PORT}, ${POD_PORT + 1}].map((port) => prober.probePort(${JSON.stringify(s.pods.p1)}, port, 500)));
+      prober.close();
+      console.log(JSON.stringify(outcomes.map((outcome) => outcome.result)));`;
+    const results = await podman(['exec', agents.get('n1')!.name, 'node-net-raw', '--input-type=module', '-e', script]);
+    expect(JSON.parse(results)).toEqual(['success', 'refused']);
+  });
 });
