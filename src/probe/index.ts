@@ -12,6 +12,7 @@ export {
 } from './engine.js';
 export type { Reachability } from './hysteresis.js';
 export { IcmpPinger, IcmpUnavailableError } from './icmp.js';
+export { HalfOpenProber, HalfOpenUnavailableError } from './syn.js';
 export { DEFAULT_PROBE_OPTIONS, resolveProbeOptions, type ProbeEngineOptions, type ProbeMode } from './options.js';
 export type { ProbeOutcome, ProbeResult, Protocol } from './outcome.js';
 export { ProbeCanceller, tcpConnect, tcpConnectAnyPort } from './tcp.js';
