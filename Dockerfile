@@ -8,7 +8,7 @@
 
 ARG NODE_IMAGE=docker.io/library/node:24.21.0-bookworm-slim
 
-# Compilers for the raw-socket native addon (node-gyp) and the launcher, and setcap.
+# Compilers for the native addons (raw-socket's and ours, with node-gyp) and the launcher, and setcap.
 FROM ${NODE_IMAGE} AS toolchain
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ libcap2-bin \
@@ -28,13 +28,17 @@ COPY src ./src
 COPY hack/bundle.mjs ./hack/
 RUN npx tsc -p tsconfig.json && node hack/bundle.mjs
 
-# Production dependencies only, raw-socket compiled for this Node.js and libc. Type declarations, source
-# maps and the addon's intermediate build files are never loaded at run time (40% of the size).
+# Production dependencies only, raw-socket and the half-open prober's native part (npm ci's install
+# script: build/Release/syn.node) compiled for this Node.js and libc. Type declarations, source maps and
+# the addons' intermediate build files are never loaded at run time (40% of the size).
 FROM toolchain AS deps
+COPY binding.gyp ./
+COPY native ./native
 RUN --mount=type=secret,id=npmrc,target=/root/.npmrc --mount=type=secret,id=npm_ca,target=/run/secrets/npm_ca \
     npm ci --omit=dev \
  && npm cache clean --force \
  && test -f node_modules/raw-socket/build/Release/raw.node \
+ && test -f build/Release/syn.node \
  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete \
  && rm -rf node_modules/raw-socket/build/Release/obj.target
 
@@ -54,7 +58,7 @@ RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/var/lib/dpkg/status.d /ro
  && install -d -m 1777 /rootfs/tmp \
  && chown 65532:65532 /rootfs/home/nonroot \
  && cp /usr/local/bin/node /rootfs/usr/local/bin/node \
- && ldd /usr/local/bin/node node_modules/raw-socket/build/Release/raw.node /tmp/node-net-raw \
+ && ldd /usr/local/bin/node node_modules/raw-socket/build/Release/raw.node build/Release/syn.node /tmp/node-net-raw \
     | awk '/\(0x[0-9a-f]+\)$/ && $(NF-1) ~ /^\// { print $(NF-1) }' | sort -u >/tmp/libraries \
  && for library in $(cat /tmp/libraries); do \
       cp --parents -L "$library" /rootfs/ \
@@ -71,10 +75,12 @@ RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/var/lib/dpkg/status.d /ro
 FROM scratch AS runtime
 COPY --from=rootfs /rootfs/ /
 COPY --from=caps /usr/local/bin/node-net-raw /usr/local/bin/node-net-raw
-# The bundle holds every JavaScript dependency; only the native ICMP addon and its wrapper load from node_modules.
+# The bundle holds every JavaScript dependency; only native addons load from files: the ICMP addon
+# and its wrapper from node_modules, the half-open prober's from build/Release.
 COPY --from=deps /app/node_modules/net-ping /app/node_modules/net-ping
 COPY --from=deps /app/node_modules/raw-socket /app/node_modules/raw-socket
 COPY --from=build /app/dist/eps-probe-plugin.js /app/dist/tcp-thread-entry.js /app/dist/
+COPY --from=deps /app/build/Release/syn.node /app/build/Release/syn.node
 COPY package.json /app/
 ENV PATH=/usr/local/bin NODE_ENV=production
 WORKDIR /app

@@ -16,9 +16,13 @@ test: deps lint build
 deps:
 	@bash hack/ensure-deps.sh
 
-build:
+## build: the half-open TCP prober's native part (build/Release/syn.node, which `npm ci` builds too) and dist/
+build: build/Release/syn.node
 	npx tsc -p tsconfig.json
 	node hack/bundle.mjs
+
+build/Release/syn.node: binding.gyp native/syn.c
+	npm run --silent install
 
 lint:
 	npx tsc -p tsconfig.check.json
@@ -47,4 +51,4 @@ image:
 	IMAGE=$(IMAGE) bash hack/build-image.sh
 
 clean:
-	rm -rf dist
+	rm -rf dist build

@@ -2,8 +2,9 @@
 // `rounds` times by every side, in the same run, once with no dropped target and once with 5% dropped.
 //  - ICMP: the engine (mode icmp), the bare IcmpPinger (no engine) and fping, addresses in a second
 //    namespace (probe-run.sh sets it up);
-//  - TCP: the engine vs Prometheus' blackbox_exporter (tcp_connect module) at the same concurrency,
-//    loopback targets as in probe-engine.ts.
+//  - TCP: the engine with connect() and half-open probes (tcpProbe), the bare HalfOpenProber (no
+//    engine) and Prometheus' blackbox_exporter (tcp_connect module) at the same concurrency, loopback
+//    targets as in probe-engine.ts.
 // The engine runs `rounds` start/stop cycles with failureThreshold 1, successThreshold 1 and a long
 // interval: each cycle probes every target once, at once (no fast re-probes, no second interval).
 // Printed per side: probes (checked to be targets × rounds), wall time, probes/s, CPU seconds and µs
@@ -11,7 +12,7 @@
 // timeout waits, not a rate: fping sends a target's rounds 1 ms apart and waits one timeout for all,
 // the engine never has two probes of one target in flight and so waits one timeout per round.
 // Run: [SWEEP_PREFIX=command] [SWEEP_NODE_FLAGS=flags] bench/probe-run.sh compare [icmpTargets=3000] [tcpTargets=10000] [rounds=3] [concurrency=512]
-//      (tcpTargets 0 skips TCP)
+//      (icmpTargets 0 skips ICMP, tcpTargets 0 skips TCP)
 import { execFile, spawn } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
@@ -19,7 +20,8 @@ import { promisify } from 'node:util';
 import pLimit from 'p-limit';
 import { Registry } from 'prom-client';
 import { createLogger } from '../src/log.js';
-import { IcmpPinger, NETWORK_TRANSPORTS, ProbeEngine, type ProbeMode, type Transports } from '../src/probe/index.js';
+import { IcmpPinger, NETWORK_TRANSPORTS, ProbeEngine, type ProbeEngineOptions, type ProbeMode, type TcpTransport, type Transports } from '../src/probe/index.js';
+import { HalfOpenProber } from '../src/probe/syn.js';
 import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
 
 const TIMEOUT_MS = 1000;
@@ -60,26 +62,26 @@ function icmpAddresses(count: number, droppedShare: number): string[] {
  * so each cycle is exactly one probe per target through the engine's whole path (scheduler, pool,
  * hysteresis, metrics).
  */
-async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number, concurrency: number): Promise<void> {
+async function engineSweep(mode: ProbeMode, tcpProbe: ProbeEngineOptions['tcpProbe'], addresses: string[], rounds: number, concurrency: number): Promise<void> {
   let probes = 0;
   let answered = 0;
   const count = (result: string): void => {
     probes += 1;
     if (result === 'success' || result === 'refused') answered += 1;
   };
-  const transports: Transports = {
-    openTcp: (options, logger) => {
-      const tcp = NETWORK_TRANSPORTS.openTcp(options, logger);
-      return {
-        probe: async (...args) => {
-          const outcome = await tcp.probe(...args);
-          count(outcome.result);
-          return outcome;
-        },
-        close: () => tcp.close(),
-        closeWhenIdle: () => tcp.closeWhenIdle(),
-      };
+  /** A transport that counts the outcomes of the one it wraps. */
+  const counted = (tcp: TcpTransport): TcpTransport => ({
+    probe: async (...args) => {
+      const outcome = await tcp.probe(...args);
+      count(outcome.result);
+      return outcome;
     },
+    close: () => tcp.close(),
+    closeWhenIdle: () => tcp.closeWhenIdle(),
+  });
+  const transports: Transports = {
+    openTcp: (options, logger) => counted(NETWORK_TRANSPORTS.openTcp(options, logger)),
+    openHalfOpen: (logger) => counted(NETWORK_TRANSPORTS.openHalfOpen(logger)),
     openIcmp: (logger) => {
       const icmp = NETWORK_TRANSPORTS.openIcmp(logger);
       return {
@@ -102,6 +104,8 @@ async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number,
       concurrency,
       mode,
       icmpUnavailable: 'fail',
+      tcpProbe,
+      halfOpenUnavailable: 'fail',
       allowCidrs: ['127.0.0.0/8', '10.233.96.0/20'],
     },
     { logger: createLogger({ level: 'warn' }), registry: new Registry(), transports, random: () => 0 },
@@ -117,13 +121,17 @@ async function engineSweep(mode: ProbeMode, addresses: string[], rounds: number,
   const seconds = (performance.now() - started) / 1000;
   const cpuS = ownCpuSeconds(cpuStart);
   if (probes !== addresses.length * rounds) throw new Error(`engine made ${probes} probes, not ${addresses.length * rounds}`);
-  const figures: Figures = { name: `engine ${mode}`, probes, seconds, cpuS, rssMb: peakRssMb(), answered };
+  const figures: Figures = { name: mode === 'tcp' ? `engine ${tcpProbe}` : `engine ${mode}`, probes, seconds, cpuS, rssMb: peakRssMb(), answered };
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
 
-/** The bare IcmpPinger, no engine: every target `rounds` times, `concurrency` pings in flight (a child process too). */
-async function pingerSweep(addresses: string[], rounds: number, concurrency: number): Promise<void> {
-  const pinger = new IcmpPinger(createLogger({ level: 'warn' }));
+/**
+ * A bare prober, no engine: the IcmpPinger or the HalfOpenProber, every target `rounds` times with
+ * `concurrency` probes in flight (a child process too).
+ */
+async function proberSweep(side: 'pinger' | 'half-open', addresses: string[], rounds: number, concurrency: number): Promise<void> {
+  const pinger = side === 'pinger' ? new IcmpPinger(createLogger({ level: 'warn' })) : undefined;
+  const halfOpen = side === 'half-open' ? new HalfOpenProber() : undefined;
   const total = addresses.length * rounds;
   let next = 0;
   let answered = 0;
@@ -132,20 +140,25 @@ async function pingerSweep(addresses: string[], rounds: number, concurrency: num
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < total) {
-        const outcome = await pinger.ping(addresses[next++ % addresses.length]!, TIMEOUT_MS);
-        if (outcome.result === 'success') answered += 1;
+        const address = addresses[next++ % addresses.length]!;
+        const outcome = pinger ? await pinger.ping(address, TIMEOUT_MS) : await halfOpen!.probePort(address, TCP_PORT, TIMEOUT_MS);
+        if (outcome.result === 'success' || outcome.result === 'refused') answered += 1;
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
   const cpuS = ownCpuSeconds(cpuStart);
-  pinger.close();
-  const figures: Figures = { name: 'IcmpPinger alone', probes: total, seconds, cpuS, rssMb: peakRssMb(), answered };
+  pinger?.close();
+  await halfOpen?.close();
+  const figures: Figures = { name: pinger ? 'IcmpPinger alone' : 'HalfOpenProber alone', probes: total, seconds, cpuS, rssMb: peakRssMb(), answered };
   process.stdout.write(`${JSON.stringify(figures)}\n`);
 }
 
-/** Runs engineSweep or pingerSweep in a child process (this file with `sweep` arguments) and reads its figures. */
-async function sweepInChild(side: ProbeMode | 'pinger', addresses: string[], rounds: number, concurrency: number): Promise<Figures> {
+/** The sides sweepInChild runs: the engine per mode and TCP prober, or a bare prober. */
+type Side = 'icmp' | 'tcp-connect' | 'tcp-half-open' | 'pinger' | 'half-open';
+
+/** Runs engineSweep or proberSweep in a child process (this file with `sweep` arguments) and reads its figures. */
+async function sweepInChild(side: Side, addresses: string[], rounds: number, concurrency: number): Promise<Figures> {
   const file = `.tmp/bench/targets-${side}.txt`;
   await writeFile(file, addresses.join('\n'));
   // SWEEP_PREFIX runs the side under a profiler, e.g. "perf stat -e task-clock,raw_syscalls:sys_enter" (its report goes to stderr).
@@ -253,7 +266,7 @@ function row(f: Figures): string {
 
 function ratios(side: Figures, tool: Figures): string {
   const cpu = (f: Figures): number => f.cpuS / f.probes;
-  return `${side.name}/${tool.name}: CPU per probe ×${(cpu(side) / cpu(tool)).toFixed(1)}, wall time ×${(side.seconds / tool.seconds).toFixed(2)}, peak RSS ×${(side.rssMb / tool.rssMb).toFixed(1)}`;
+  return `${side.name}/${tool.name}: CPU per probe ×${(cpu(side) / cpu(tool)).toPrecision(2)}, wall time ×${(side.seconds / tool.seconds).toFixed(2)}, peak RSS ×${(side.rssMb / tool.rssMb).toFixed(1)}`;
 }
 
 async function main(): Promise<void> {
@@ -261,7 +274,7 @@ async function main(): Promise<void> {
   const load = (await readFile('/proc/loadavg', 'utf8')).split(' ').slice(0, 3).join(' ');
   console.log(`every target probed exactly ${rounds} times by each side, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}; load average at start ${load}`);
 
-  for (const droppedShare of DROPPED_SHARES) {
+  for (const droppedShare of icmpCount === 0 ? [] : DROPPED_SHARES) {
     const icmpTargets = icmpAddresses(icmpCount, droppedShare);
     const icmpEngine = await sweepInChild('icmp', icmpTargets, rounds, concurrency);
     const icmpPinger = await sweepInChild('pinger', icmpTargets, rounds, concurrency);
@@ -278,12 +291,15 @@ async function main(): Promise<void> {
     for (const droppedShare of DROPPED_SHARES) {
       const { reachable, unreachable } = benchAddresses(tcpCount, droppedShare);
       const tcpTargets = [...reachable, ...unreachable];
-      const tcpEngine = await sweepInChild('tcp', tcpTargets, rounds, concurrency);
+      const tcpEngine = await sweepInChild('tcp-connect', tcpTargets, rounds, concurrency);
+      const halfOpenEngine = await sweepInChild('tcp-half-open', tcpTargets, rounds, concurrency);
+      const halfOpen = await sweepInChild('half-open', tcpTargets, rounds, concurrency);
       const { exporter, driverCpuS } = await blackbox(tcpTargets, rounds, concurrency);
-      console.log(`\nTCP connect, ${tcpCount} targets on loopback, ${droppedShare * 100}% dropped`);
-      console.log(row(tcpEngine));
+      console.log(`\nTCP, ${tcpCount} targets on loopback, ${droppedShare * 100}% dropped`);
+      for (const side of [tcpEngine, halfOpenEngine, halfOpen]) console.log(row(side));
       console.log(`${row(exporter)} (+ ${driverCpuS.toFixed(2)} s CPU in our HTTP driver)`);
-      console.log(ratios(tcpEngine, exporter));
+      for (const side of [tcpEngine, halfOpenEngine, halfOpen]) console.log(ratios(side, exporter));
+      console.log(ratios(halfOpenEngine, tcpEngine));
     }
   } finally {
     listener.kill();
@@ -291,10 +307,11 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'sweep') {
-  const [, side, file, rounds, concurrency] = process.argv.slice(2);
-  const addresses = (await readFile(file!, 'utf8')).split('\n');
-  if (side === 'pinger') await pingerSweep(addresses, Number(rounds), Number(concurrency));
-  else await engineSweep(side as ProbeMode, addresses, Number(rounds), Number(concurrency));
+  const [, side, file, rounds, concurrency] = process.argv.slice(2) as [string, Side, string, string, string];
+  const addresses = (await readFile(file, 'utf8')).split('\n');
+  if (side === 'pinger' || side === 'half-open') await proberSweep(side, addresses, Number(rounds), Number(concurrency));
+  else if (side === 'icmp') await engineSweep('icmp', 'connect', addresses, Number(rounds), Number(concurrency));
+  else await engineSweep('tcp', side === 'tcp-half-open' ? 'half-open' : 'connect', addresses, Number(rounds), Number(concurrency));
 } else {
   await main();
 }

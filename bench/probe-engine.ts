@@ -1,15 +1,18 @@
 // TCP probe engine at scale: N targets on 127.0.0.0/8 (a share dropped, so probes time out), run for
 // a few intervals. Prints probes/s, how long a full round takes vs the interval, CPU and peak RSS.
 // Then, as a yardstick taken under the same machine load, the same targets once each through bare
-// tcpConnect calls at the same concurrency (no engine): about the most one Node thread can do here.
-// Run: bench/probe-run.sh engine [targets=100000] [intervalMs=10000] [rounds=3] [concurrency=2048] [tcpThreads=0]
+// tcpConnect calls (or HalfOpenProber probes) at the same concurrency (no engine): about the most one
+// Node thread can do here.
+// Run: bench/probe-run.sh engine [targets=100000] [intervalMs=10000] [rounds=3] [concurrency=2048] [tcpThreads=0] [tcpProbe=connect|half-open]
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
 import { createLogger } from '../src/log.js';
-import { ProbeEngine, tcpConnect } from '../src/probe/index.js';
+import { ProbeEngine, tcpConnect, type ProbeEngineOptions } from '../src/probe/index.js';
+import { HalfOpenProber } from '../src/probe/syn.js';
 import { benchAddresses, childCpuSeconds, ownCpuSeconds, peakRssMb, startListener } from './probe-bench-support.js';
 
-const [targets = 100_000, intervalMs = 10_000, rounds = 3, concurrency = 2048, tcpThreads = 0] = process.argv.slice(2).map(Number);
+const [targets = 100_000, intervalMs = 10_000, rounds = 3, concurrency = 2048, tcpThreads = 0] = process.argv.slice(2, 7).map(Number);
+const tcpProbe = (process.argv[7] ?? 'connect') as ProbeEngineOptions['tcpProbe'];
 const UNREACHABLE_SHARE = 0.05;
 const PORT = 8080;
 const TIMEOUT_MS = 1000;
@@ -19,7 +22,7 @@ const { reachable, unreachable } = benchAddresses(targets, UNREACHABLE_SHARE);
 
 const registry = new Registry();
 const engine = new ProbeEngine(
-  { intervalMs, timeoutMs: TIMEOUT_MS, fastIntervalMs: 200, concurrency, tcpThreads, allowCidrs: ['127.0.0.0/8'], mode: 'tcp' },
+  { intervalMs, timeoutMs: TIMEOUT_MS, fastIntervalMs: 200, concurrency, tcpThreads, tcpProbe, halfOpenUnavailable: 'fail', allowCidrs: ['127.0.0.0/8'], mode: 'tcp' },
   { logger: createLogger({ level: 'warn' }), registry },
 );
 
@@ -73,21 +76,24 @@ for (let n = 0, dropped = 0; n < reachable.length; n++) {
   if (dropped < unreachable.length && n + 1 >= (dropped + 1) * every) addresses.push(unreachable[dropped++]!);
 }
 let next = 0;
+const halfOpen = tcpProbe === 'half-open' ? new HalfOpenProber() : undefined;
+const bareProbe = halfOpen ? halfOpen.probePort : tcpConnect;
 const bareStarted = performance.now();
 const bareCpuStart = process.cpuUsage();
 await Promise.all(
   Array.from({ length: concurrency }, async () => {
-    while (next < addresses.length) await tcpConnect(addresses[next++]!, PORT, TIMEOUT_MS);
+    while (next < addresses.length) await bareProbe(addresses[next++]!, PORT, TIMEOUT_MS);
   }),
 );
 const bareS = (performance.now() - bareStarted) / 1000;
 const bareCpuS = ownCpuSeconds(bareCpuStart);
+await halfOpen?.close();
 listener.kill();
 
 const lateness = await histogramTotals('eps_probe_probe_lateness_seconds');
 
 console.log(
-  `targets ${targets} (${unreachable.length} dropped), interval ${intervalMs} ms, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}, tcpThreads ${tcpThreads}`,
+  `targets ${targets} (${unreachable.length} dropped), interval ${intervalMs} ms, timeout ${TIMEOUT_MS} ms, concurrency ${concurrency}, tcpThreads ${tcpThreads}, tcpProbe ${tcpProbe}`,
 );
 console.log(`first round complete (all targets known) after ${(firstRoundMs / 1000).toFixed(2)} s`);
 console.log(`states at end: ${JSON.stringify(states)}`);
@@ -100,5 +106,5 @@ console.log(
 );
 console.log(`peak RSS ${engineRssMb.toFixed(0)} MB`);
 console.log(
-  `bare tcpConnect, same targets once: ${(targets / bareS).toFixed(0)} probes/s, CPU ${((bareCpuS / bareS) * 100).toFixed(0)}% of one core, ${((bareCpuS * 1e6) / targets).toFixed(0)} µs/probe`,
+  `bare ${halfOpen ? 'HalfOpenProber' : 'tcpConnect'}, same targets once: ${(targets / bareS).toFixed(0)} probes/s, CPU ${((bareCpuS / bareS) * 100).toFixed(0)}% of one core, ${((bareCpuS * 1e6) / targets).toFixed(0)} µs/probe`,
 );

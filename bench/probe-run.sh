@@ -11,6 +11,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 npx tsc -p bench/tsconfig.probe.json
+# src/probe/syn.ts loads ../../build/Release/syn.node: from .tmp/bench/src/probe, the repository's build/.
+ln -sfn ../../build .tmp/bench/build
 name=$1
 shift
 cgroup=

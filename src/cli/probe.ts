@@ -4,6 +4,7 @@ import pLimit from 'p-limit';
 import { createLogger } from '../log.js';
 import {
   canonicalAddress,
+  HalfOpenProber,
   IcmpPinger,
   parseAllowList,
   tcpConnect,
@@ -13,11 +14,12 @@ import {
 } from '../probe/index.js';
 import { DEFAULT_PROBE_OPTIONS } from '../probe/options.js';
 
-const USAGE = `Usage: eps-probe-plugin probe [--tcp|--icmp|--both] [--timeout ms] [--json] [--allow CIDR]... ADDRESS[:PORT]...
+const USAGE = `Usage: eps-probe-plugin probe [--tcp|--icmp|--both] [--half-open] [--timeout ms] [--json] [--allow CIDR]... ADDRESS[:PORT]...
 
 Probes each address once and prints address, port, protocol, result and duration.
 IPv6 with a port is written [addr]:port. In --tcp mode (the default) an address without a port is
-pinged instead. Results: success, refused (TCP RST: the host is reachable), failure, timeout, error
+pinged instead. --half-open probes TCP ports as probe.tcpProbe: half-open does (a SYN from a raw
+socket; needs NET_RAW like ICMP) instead of with connect(). Results: success, refused (TCP RST: the host is reachable), failure, timeout, error
 (the probe could not run here, e.g. no raw-socket permission).
 Without --allow every address may be probed except loopback, link-local, multicast and unspecified
 ones; --allow 127.0.0.0/8 (for example) permits those explicitly.
@@ -85,6 +87,7 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
         tcp: { type: 'boolean' },
         icmp: { type: 'boolean' },
         both: { type: 'boolean' },
+        'half-open': { type: 'boolean' },
         timeout: { type: 'string' },
         json: { type: 'boolean' },
         allow: { type: 'string', multiple: true },
@@ -132,6 +135,17 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
     }
   }
 
+  let halfOpen: HalfOpenProber | undefined;
+  if (parsed.values['half-open'] && mode !== 'icmp') {
+    try {
+      halfOpen = new HalfOpenProber();
+    } catch (err) {
+      process.stderr.write(`half-open TCP probes unavailable: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+  const probeTcp = (address: string, port: number): Promise<ProbeOutcome> => (halfOpen ? halfOpen.probePort(address, port, timeoutMs) : tcpConnect(address, port, timeoutMs));
+
   const limit = pLimit(CLI_CONCURRENCY);
   const ping = (address: string): Promise<ProbeOutcome> =>
     icmp ? icmp.ping(address, timeoutMs) : Promise.resolve({ protocol: 'icmp', result: 'error', durationMs: 0, error: icmpError });
@@ -139,7 +153,7 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
   const pinged = new Set<string>();
   for (const endpoint of endpoints) {
     const { address, port } = endpoint;
-    if (port !== undefined && mode !== 'icmp') jobs.push(limit(async () => ({ address, port, ...(await tcpConnect(address, port, timeoutMs)) })));
+    if (port !== undefined && mode !== 'icmp') jobs.push(limit(async () => ({ address, port, ...(await probeTcp(address, port)) })));
     // One ping per address, even when several of its ports are listed.
     if ((port === undefined || mode !== 'tcp') && !pinged.has(address)) {
       pinged.add(address);
@@ -148,6 +162,7 @@ export async function runProbeCommand(argv: string[]): Promise<number> {
   }
   const rows = await Promise.all(jobs);
   icmp?.close();
+  await halfOpen?.close();
 
   if (parsed.values.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
   else process.stdout.write(formatTable(rows));

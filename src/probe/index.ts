@@ -6,6 +6,7 @@ export type { ReachabilityChange } from './results.js';
 export type { TargetSetDiff } from './target-set.js';
 export type { TargetStatus } from './target-state.js';
 export { IcmpPinger, IcmpUnavailableError } from './icmp.js';
+export { HalfOpenProber, HalfOpenUnavailableError } from './syn.js';
 export { DEFAULT_PROBE_OPTIONS, resolveProbeOptions, type ProbeEngineOptions, type ProbeMode } from './options.js';
 export type { ProbeOutcome, ProbeResult, Protocol } from './outcome.js';
 export { ProbeCanceller, tcpConnect, tcpConnectAnyPort } from './tcp.js';

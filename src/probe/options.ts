@@ -5,6 +5,8 @@ export const PROBE_MODES = ['tcp', 'icmp', 'both'] as const;
 export type ProbeMode = (typeof PROBE_MODES)[number];
 
 export const ICMP_UNAVAILABLE_CHOICES = ['fallback-tcp', 'fail'] as const;
+export const TCP_PROBES = ['connect', 'half-open'] as const;
+export const HALF_OPEN_UNAVAILABLE_CHOICES = ['fallback-connect', 'fail'] as const;
 
 export interface ProbeEngineOptions {
   /** Time between two probes of a settled target. */
@@ -30,6 +32,10 @@ export interface ProbeEngineOptions {
   icmpUnavailable: (typeof ICMP_UNAVAILABLE_CHOICES)[number];
   /** Export `eps_probe_target_reachable{address}` (one series per target). */
   perTargetMetrics: boolean;
+  /** How a TCP port is probed: a full connect(), or half-open (a SYN from a raw socket, answered by SYN-ACK or RST; needs NET_RAW). */
+  tcpProbe: (typeof TCP_PROBES)[number];
+  /** What to do when half-open probing is configured but raw sockets are not permitted: probe with connect(), or refuse to start. */
+  halfOpenUnavailable: (typeof HALF_OPEN_UNAVAILABLE_CHOICES)[number];
 }
 
 /** One option: its dotted key in the ConfigMap's config.yaml, the rule its value keeps, its default. */
@@ -57,6 +63,8 @@ export const PROBE_OPTIONS: { readonly [F in keyof ProbeEngineOptions]: Readonly
   refusedIsReachable: { key: 'probe.refusedIsReachable', rule: BOOLEAN, default: true },
   icmpUnavailable: { key: 'probe.icmpUnavailable', rule: { kind: 'oneOf', values: ICMP_UNAVAILABLE_CHOICES }, default: 'fallback-tcp' },
   perTargetMetrics: { key: 'perTargetMetrics', rule: BOOLEAN, default: false },
+  tcpProbe: { key: 'probe.tcpProbe', rule: { kind: 'oneOf', values: TCP_PROBES }, default: 'connect' },
+  halfOpenUnavailable: { key: 'probe.halfOpenUnavailable', rule: { kind: 'oneOf', values: HALF_OPEN_UNAVAILABLE_CHOICES }, default: 'fallback-connect' },
 };
 
 const OPTION_NAMES = Object.keys(PROBE_OPTIONS) as (keyof ProbeEngineOptions)[];

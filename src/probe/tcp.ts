@@ -17,7 +17,8 @@ const LOCAL_ERROR_CODES = new Set([
   'ABORT_ERR',
 ]);
 
-function resultOfConnectError(code: string): ProbeResult {
+/** What a connect() error code says about the target; the half-open prober reads its send and ICMP errors the same way. */
+export function resultOfConnectError(code: string): ProbeResult {
   // Both mean a RST came back: refused before the handshake completed, reset just after it.
   if (code === 'ECONNREFUSED' || code === 'ECONNRESET') return 'refused';
   return LOCAL_ERROR_CODES.has(code) ? 'error' : 'failure';
@@ -109,11 +110,12 @@ export function tcpConnect(address: string, port: number, timeoutMs: number, can
   });
 }
 
-/**
- * Connects to every port of a target at once; the target answers if any port does. Once a port gives
- * an answer that settles the probe, the other connections are abandoned.
- */
-export function tcpConnectAnyPort(
+/** Probes one port of a target: tcpConnect, or the half-open prober's. */
+export type PortProber = (address: string, port: number, timeoutMs: number, canceller?: ProbeCanceller) => Promise<ProbeOutcome>;
+
+/** Probes every port of a target at once with `probePort`; the target answers if any port does (see tcpConnectAnyPort). */
+export function probeAnyPort(
+  probePort: PortProber,
   address: string,
   ports: readonly number[],
   timeoutMs: number,
@@ -121,11 +123,18 @@ export function tcpConnectAnyPort(
   canceller?: ProbeCanceller,
 ): Promise<ProbeOutcome> {
   // Not async: one port is the usual case, and an async wrapper would cost a promise per probe.
-  if (ports.length === 1) return tcpConnect(address, ports[0]!, timeoutMs, canceller);
-  return tcpConnectPorts(address, ports, timeoutMs, isAnswer, canceller);
+  if (ports.length === 1) return probePort(address, ports[0]!, timeoutMs, canceller);
+  return probePorts(probePort, address, ports, timeoutMs, isAnswer, canceller);
 }
 
-async function tcpConnectPorts(
+/**
+ * Connects to every port of a target at once; the target answers if any port does. Once a port gives
+ * an answer that settles the probe, the other connections are abandoned.
+ */
+export const tcpConnectAnyPort = probeAnyPort.bind(undefined, tcpConnect);
+
+async function probePorts(
+  probePort: PortProber,
   address: string,
   ports: readonly number[],
   timeoutMs: number,
@@ -138,7 +147,7 @@ async function tcpConnectPorts(
   canceller?.add(cancelSiblings);
   const outcomes = await Promise.all(
     ports.map(async (port) => {
-      const outcome = await tcpConnect(address, port, timeoutMs, siblings);
+      const outcome = await probePort(address, port, timeoutMs, siblings);
       if (isAnswer(outcome.result)) siblings.cancelAll();
       return outcome;
     }),

@@ -2,6 +2,7 @@ import type { Target } from '../contract/target.js';
 import type { Logger } from '../log.js';
 import { StartupError } from '../startup.js';
 import { IcmpPinger } from './icmp.js';
+import { HalfOpenProber, openHalfOpen } from './syn.js';
 import type { ProbeEngineOptions } from './options.js';
 import { answersProbe, type ProbeOutcome, type Protocol } from './outcome.js';
 import { ProbeCanceller, tcpConnectAnyPort } from './tcp.js';
@@ -23,11 +24,14 @@ export interface IcmpTransport {
 }
 
 /** The options that choose the TCP transport: when one of them changes, a new transport replaces the old. */
-export const TCP_TRANSPORT_OPTIONS = ['tcpThreads'] as const satisfies readonly (keyof ProbeEngineOptions)[];
+export const TCP_TRANSPORT_OPTIONS = ['tcpThreads', 'tcpProbe', 'halfOpenUnavailable'] as const satisfies readonly (keyof ProbeEngineOptions)[];
 
 /** The network side of the engine: it opens every transport through this, whatever the options, so tests can replace it. */
 export interface Transports {
+  /** TCP connect(), on the main thread or in `tcpThreads` probe threads. */
   openTcp(options: Pick<ProbeEngineOptions, (typeof TCP_TRANSPORT_OPTIONS)[number]>, logger: Logger): TcpTransport;
+  /** Half-open TCP probes (`tcpProbe: half-open`). @throws HalfOpenUnavailableError when raw sockets are not permitted. */
+  openHalfOpen(logger: Logger): TcpTransport;
   /** @throws IcmpUnavailableError when raw sockets are not permitted. */
   openIcmp(logger: Logger): IcmpTransport;
 }
@@ -51,6 +55,7 @@ export class MainThreadTcp implements TcpTransport {
 
 export const NETWORK_TRANSPORTS: Transports = {
   openTcp: ({ tcpThreads }, logger) => (tcpThreads > 0 ? new TcpProbeThreads(tcpThreads, logger) : new MainThreadTcp()),
+  openHalfOpen: () => new HalfOpenProber(),
   openIcmp: (logger) => new IcmpPinger(logger),
 };
 
@@ -80,7 +85,7 @@ export class Prober {
 
   /**
    * Opens what probing with `options` needs (at start).
-   * @throws StartupError when ICMP is needed, unavailable, and `icmpUnavailable` is `fail`.
+   * @throws StartupError when ICMP or half-open TCP is needed, unavailable, and its `…Unavailable` option is `fail`.
    */
   open(options: ProbeEngineOptions): void {
     if (options.mode !== 'tcp') this.openIcmpForMode(options);
@@ -133,14 +138,19 @@ export class Prober {
     }
   }
 
-  /** Opens a TCP transport for `options`; the one it replaces finishes its probes first. */
+  /**
+   * Opens a TCP transport for `options`: half-open where asked for and possible, else connect(). The
+   * one it replaces finishes its probes first.
+   * @throws StartupError when half-open is asked for, unavailable, and `halfOpenUnavailable` is `fail`.
+   */
   private openTcp(options: ProbeEngineOptions): void {
+    const halfOpen = options.tcpProbe === 'half-open' ? openHalfOpen(() => this.transports.openHalfOpen(this.logger), options.halfOpenUnavailable, this.logger) : undefined;
     const old = this.tcp;
+    this.tcp = halfOpen ?? this.transports.openTcp(options, this.logger);
     if (old) {
       this.retiring.add(old);
       void old.closeWhenIdle().then(() => this.retiring.delete(old));
     }
-    this.tcp = this.transports.openTcp(options, this.logger);
   }
 
   /** Opens ICMP for mode icmp/both; falls back to TCP with a clear log line, or throws in `fail` mode. */

@@ -219,4 +219,10 @@ describe('the image, run as the manifest says', () => {
     const icmp = await podman(['exec', agents.get('n1')!.name, 'node-net-raw', 'dist/eps-probe-plugin.js', 'probe', '--icmp', '--json', s.pods.p2!]);
     expect(JSON.parse(icmp)).toEqual([expect.objectContaining({ address: s.pods.p2, protocol: 'icmp', result: 'success' })]);
   });
+
+  it("probes half-open in the agent's pod: the native part is in the image and NET_RAW reaches it", async () => {
+    const endpoints = [POD_PORT, POD_PORT + 1].map((port) => `${s.pods.p1!}:${port}`);
+    const json = await podman(['exec', agents.get('n1')!.name, 'node-net-raw', 'dist/eps-probe-plugin.js', 'probe', '--tcp', '--half-open', '--json', '--timeout', '500', ...endpoints]);
+    expect((JSON.parse(json) as Array<{ protocol: string; result: string }>).map((row) => `${row.protocol} ${row.result}`)).toEqual(['tcp success', 'tcp refused']);
+  });
 });

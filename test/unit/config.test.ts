@@ -27,6 +27,8 @@ probe:
   tcpThreads: 2
   refusedIsReachable: false
   icmpUnavailable: fail
+  tcpProbe: half-open
+  halfOpenUnavailable: fail
 allowCidrs: [10.233.0.0/16, "fd00::/8"]
 namespaces: { include: [a], exclude: [b] }
 probeReplicas: 3
@@ -39,6 +41,7 @@ controller: { quorum: any, maxEjectionShare: 0.25, reportStaleAfter: 45s }
     expect(config.probe).toEqual({
       mode: 'both', intervalMs: 1000, timeoutMs: 500, fastIntervalMs: 100, failureThreshold: 2,
       successThreshold: 2, concurrency: 64, tcpThreads: 2, refusedIsReachable: false, icmpUnavailable: 'fail',
+      tcpProbe: 'half-open', halfOpenUnavailable: 'fail',
     });
     expect(config.allowCidrs).toEqual(['10.233.0.0/16', 'fd00::/8']);
     expect(config.namespaces).toEqual({ include: ['a'], exclude: ['b'] });
@@ -58,6 +61,8 @@ controller: { quorum: any, maxEjectionShare: 0.25, reportStaleAfter: 45s }
     { name: 'fractional concurrency', yaml: 'probe: { concurrency: 1.5 }', key: 'probe.concurrency' },
     { name: 'negative thread count', yaml: 'probe: { tcpThreads: -1 }', key: 'probe.tcpThreads' },
     { name: 'string boolean', yaml: 'perTargetMetrics: "yes"', key: 'perTargetMetrics' },
+    { name: 'bad TCP prober', yaml: 'probe: { tcpProbe: syn }', key: 'probe.tcpProbe' },
+    { name: 'bad half-open fallback', yaml: 'probe: { halfOpenUnavailable: fallback-tcp }', key: 'probe.halfOpenUnavailable' },
     { name: 'bad CIDR', yaml: 'allowCidrs: [10.0.0.0/33]', key: 'allowCidrs' },
     { name: 'CIDR list not a list', yaml: 'allowCidrs: 10.0.0.0/8', key: 'allowCidrs' },
     { name: 'share above one', yaml: 'selfIsolationShare: 1.5', key: 'selfIsolationShare' },

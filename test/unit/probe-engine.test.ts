@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { ProbeEngine } from '../../src/probe/engine.js';
 import { IcmpUnavailableError } from '../../src/probe/icmp.js';
+import { HalfOpenUnavailableError } from '../../src/probe/syn.js';
 import type { ProbeEngineOptions } from '../../src/probe/options.js';
 import type { ProbeOutcome, ProbeResult } from '../../src/probe/outcome.js';
 import type { ReachabilityChange } from '../../src/probe/results.js';
@@ -24,7 +25,7 @@ const BASE: Partial<ProbeEngineOptions> = {
  * (and, for TCP, the tcpThreads of the transport that ran it).
  */
 class FakeNetwork {
-  readonly calls: { address: string; protocol: 'tcp' | 'icmp'; at: number; tcpThreads?: number }[] = [];
+  readonly calls: { address: string; protocol: 'tcp' | 'icmp'; at: number; tcpThreads?: number; halfOpen?: true }[] = [];
   readonly results = new Map<string, ProbeResult>();
   /** Per address, what TCP answers instead of `results` (mode both: the protocols differ). */
   readonly tcpResults = new Map<string, ProbeResult>();
@@ -33,6 +34,10 @@ class FakeNetwork {
   icmpClosed = 0;
   /** When set, openIcmp throws this. */
   icmpError: Error | undefined;
+  /** What happened to half-open transports: open, closeWhenIdle, close. */
+  readonly halfOpenTransports: string[] = [];
+  /** When set, openHalfOpen throws this. */
+  halfOpenError: Error | undefined;
   /** When set, probes hang until released (to observe the pool). */
   hold: Promise<void> | undefined;
   inFlight = 0;
@@ -47,14 +52,23 @@ class FakeNetwork {
         closeWhenIdle: async () => void this.tcpTransports.push(`closeWhenIdle ${tcpThreads}`),
       };
     },
+    openHalfOpen: (): TcpTransport => {
+      if (this.halfOpenError) throw this.halfOpenError;
+      this.halfOpenTransports.push('open');
+      return {
+        probe: (address) => this.answer(address, 'tcp', undefined, true),
+        close: async () => void this.halfOpenTransports.push('close'),
+        closeWhenIdle: async () => void this.halfOpenTransports.push('closeWhenIdle'),
+      };
+    },
     openIcmp: () => {
       if (this.icmpError) throw this.icmpError;
       return { ping: (address) => this.answer(address, 'icmp'), close: () => (this.icmpClosed += 1) };
     },
   };
 
-  private async answer(address: string, protocol: 'tcp' | 'icmp', tcpThreads?: number): Promise<ProbeOutcome> {
-    this.calls.push(tcpThreads === undefined ? { address, protocol, at: Date.now() } : { address, protocol, at: Date.now(), tcpThreads });
+  private async answer(address: string, protocol: 'tcp' | 'icmp', tcpThreads?: number, halfOpen?: true): Promise<ProbeOutcome> {
+    this.calls.push({ address, protocol, at: Date.now(), ...(tcpThreads !== undefined && { tcpThreads }), ...(halfOpen && { halfOpen }) });
     this.inFlight += 1;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
@@ -336,7 +350,7 @@ describe('ProbeEngine lifecycle', () => {
     ]);
   });
 
-  it('probes through the given transports whatever tcpThreads says, with a new TCP transport once tcpThreads changes', async () => {
+  it('probes through the given transports whatever tcpThreads says, with a new TCP transport (opened before the old one retires) once tcpThreads changes', async () => {
     const { engine, network } = setup({ tcpThreads: 2 });
     engine.setTargets([target('10.0.0.1')]);
     await engine.start();
@@ -347,7 +361,7 @@ describe('ProbeEngine lifecycle', () => {
     await vi.advanceTimersByTimeAsync(2000);
     expect(network.calls.map((call) => `${call.protocol} ${call.tcpThreads}`)).toEqual(['tcp 2', 'tcp 0', 'tcp 0']);
     await engine.stop();
-    expect(network.tcpTransports).toEqual(['open 2', 'closeWhenIdle 2', 'open 0', 'close 0']);
+    expect(network.tcpTransports).toEqual(['open 2', 'open 0', 'closeWhenIdle 2', 'close 0']);
   });
 
   it('rejects a bad option with a TypeError naming it and keeps the old options', () => {
@@ -405,5 +419,47 @@ describe('ProbeEngine in mode both', () => {
     await vi.advanceTimersByTimeAsync(3000);
     expect(engine.snapshot()[0]!.state).toBe(expected);
     await engine.stop();
+  });
+});
+
+describe('ProbeEngine with tcpProbe half-open', () => {
+  it('probes TCP ports half-open, lets that transport finish when an options change goes back to connect(), and closes on stop', async () => {
+    const { engine, network } = setup({ tcpProbe: 'half-open' });
+    engine.setTargets([target('10.0.0.1')]);
+    await engine.start();
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(network.calls.map((c) => c.halfOpen)).toEqual([true]);
+    engine.updateOptions({ ...BASE, tcpProbe: 'connect' });
+    expect(network.halfOpenTransports).toEqual(['open', 'closeWhenIdle']);
+    await vi.advanceTimersByTimeAsync(1100);
+    expect(network.calls.map((c) => c.halfOpen)).toEqual([true, undefined]);
+    engine.updateOptions({ ...BASE, tcpProbe: 'half-open' });
+    await engine.stop();
+    expect(network.halfOpenTransports).toEqual(['open', 'closeWhenIdle', 'open', 'close']);
+  });
+
+  const denied = new HalfOpenUnavailableError('raw TCP sockets not permitted (opening a raw socket: Operation not permitted); CAP_NET_RAW is needed');
+
+  it('says so at start and probes with connect() with halfOpenUnavailable=fallback-connect', async () => {
+    const { engine, network, lines } = setup({ tcpProbe: 'half-open' });
+    network.halfOpenError = denied;
+    engine.setTargets([target('10.0.0.1')]);
+    await engine.start();
+    expect(lines.find((l) => l.level === 'error')).toMatchObject({ msg: 'half-open TCP probing configured but unavailable; probing with connect()', reason: denied.message });
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(engine.snapshot()[0]!.state).toBe('reachable');
+    expect(network.calls.length).toBeGreaterThan(0);
+    expect(network.calls.every((c) => c.protocol === 'tcp' && !c.halfOpen)).toBe(true);
+    await engine.stop();
+  });
+
+  it('refuses to start with halfOpenUnavailable=fail', async () => {
+    const { engine, network } = setup({ tcpProbe: 'half-open', halfOpenUnavailable: 'fail' });
+    network.halfOpenError = denied;
+    await expect(engine.start()).rejects.toMatchObject({
+      name: 'StartupError',
+      message: expect.stringContaining('probe.tcpProbe half-open is unavailable here (raw TCP sockets not permitted'),
+      fix: expect.stringContaining('NET_RAW'),
+    });
   });
 });
