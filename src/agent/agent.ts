@@ -240,7 +240,7 @@ export class Agent {
       configVersion: this.applied.version,
       probeReplicas: this.config.probeReplicas,
       heartbeatPeriodMs: this.config.heartbeatPeriodMs,
-      targetRtts: () => reportedRtts(this.engine.snapshot()),
+      targetRtts: () => reportedRtts(this.engine.rtts()),
       probeStats: () => this.probeStats.sample(this.engine.probeTotals(), Date.now()),
     });
   }

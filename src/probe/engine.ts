@@ -152,6 +152,11 @@ export class ProbeEngine {
     return Array.from(this.targets, (state) => state.status());
   }
 
+  /** Each target's address and last round-trip time, read in place: no copy of 100k targets for a report's RTT list. */
+  rtts(): Iterable<{ readonly address: string; readonly lastRttMs?: number }> {
+    return this.targets;
+  }
+
   /** Calls `listener` for every change of a target's state; returns the function that unsubscribes. */
   onChange(listener: (change: ReachabilityChange) => void): () => void {
     return this.results.onChange(listener);

@@ -38,6 +38,10 @@ export class TargetProbeState implements Planned, RoundMember {
   /** `target` is normalised: canonical address, sorted unique ports and owners. */
   constructor(public target: Target) {}
 
+  get address(): string {
+    return this.target.address;
+  }
+
   /** Whether a probe is planned (false while one is running). */
   isPlanned(): boolean {
     return this.queueIndex >= 0;

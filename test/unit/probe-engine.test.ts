@@ -277,6 +277,17 @@ describe('ProbeEngine target set', () => {
 });
 
 describe('ProbeEngine lifecycle', () => {
+  it('reads each target\'s last round-trip time in place, as the snapshot has it', async () => {
+    const { engine } = setup();
+    engine.setTargets([target('10.0.0.1'), target('10.0.0.2')]);
+    await engine.start();
+    await vi.advanceTimersByTimeAsync(1100);
+    const fromSnapshot = engine.snapshot().map(({ address, lastRttMs }) => ({ address, lastRttMs }));
+    expect(fromSnapshot).toEqual([{ address: '10.0.0.1', lastRttMs: 1 }, { address: '10.0.0.2', lastRttMs: 1 }]);
+    expect(Array.from(engine.rtts(), ({ address, lastRttMs }) => ({ address, lastRttMs }))).toEqual(fromSnapshot);
+    await engine.stop();
+  });
+
   it('resolves firstRoundComplete once every target has a known state', async () => {
     const { engine, network } = setup();
     network.results.set('10.0.0.2', 'timeout');
