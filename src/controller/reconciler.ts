@@ -3,7 +3,7 @@
 // metrics and Events. Every write goes through the write policy, so only the leader writes.
 import type * as k8s from '@kubernetes/client-node';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { formatAddressList, parseAddressList } from '../contract/addresses.js';
+import { formatAddressList } from '../contract/addresses.js';
 import { MCS_GROUP, type McsVersion } from '../contract/kosmos.js';
 import { REPORT_GROUP, REPORT_KIND, REPORT_VERSION } from '../contract/probe-report.js';
 import type { ControllerWriter } from '../kube/controller-writer.js';
@@ -151,7 +151,7 @@ export class Reconciler {
     }
     let reconnected: string[] = [];
     if (annotation.desired !== (annotation.current ?? '')) {
-      const before = new Set(parseAddressList(annotation.current).addresses);
+      const before = annotation.published;
       const written = await this.write('serviceimports', () => this.deps.writer.patchDisconnected(namespace, name, annotation.desired));
       if (written === 'written') {
         const disconnected = [...verdict.disconnected].filter((a) => !before.has(a)).sort();

@@ -34,8 +34,8 @@ export interface ServiceImportPlan {
   serviceImport: ServiceImport;
   key: ServiceImportKey;
   verdict: ServiceImportVerdict;
-  /** `kosmos.io/disconnected-address` as found, and as it should be. */
-  annotation: { current?: string; desired: string };
+  /** `kosmos.io/disconnected-address` as found (text and addresses: the previous decision), and as it should be. */
+  annotation: { current?: string; published: ReadonlySet<string>; desired: string };
   /** Its synced slices as cached: each is brought in line with verdict.disconnected. */
   slices: readonly V1EndpointSlice[];
   /** All its target addresses. */
@@ -78,7 +78,7 @@ export function planPass(input: PassInput): PassPlan {
       serviceImport: si,
       key,
       verdict,
-      annotation: { current: si.metadata.annotations?.[ANNOTATION_DISCONNECTED], desired: formatAddressList(verdict.disconnected) },
+      annotation: { current: si.metadata.annotations?.[ANNOTATION_DISCONNECTED], published: previous.get(key)!, desired: formatAddressList(verdict.disconnected) },
       slices: slicesByKey.get(key) ?? [],
       addresses: targets.addresses.get(key) ?? [],
     };
