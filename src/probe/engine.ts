@@ -40,7 +40,8 @@ export class ProbeEngine {
    * The pool's queue: a due target waits here until a slot is free. The pool itself is `busy`, a count
    * of the probes in flight, not p-limit: with the scheduler releasing a probe only into a free slot,
    * p-limit's queue stayed unused while it wrapped every probe in five promises and their microtask
-   * turns, its largest per-probe cost in the CPU and allocation profiles (docs/benchmarks.md).
+   * turns, among the engine's largest per-probe costs in the CPU and allocation profiles
+   * (docs/benchmarks.md, "Where the engine's own time goes").
    */
   private readonly scheduler: ProbeScheduler<TargetProbeState>;
   /** Probes in flight; the scheduler starts no more than `concurrency`. */
