@@ -1,11 +1,10 @@
-import pLimit, { type LimitFunction } from 'p-limit';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import { parseAllowList } from './address.js';
 import { nextDelayMs } from './hysteresis.js';
 import { ProbeMetrics } from './metrics.js';
 import { resolveProbeOptions, type ProbeEngineOptions } from './options.js';
-import { verdictOfOutcomes, type ProbeOutcome, type ProbeVerdict } from './outcome.js';
+import { verdictOfOutcomes, type ProbeOutcome, type ProbeVerdict, type Protocol } from './outcome.js';
 import { ProbeResults, type ReachabilityChange } from './results.js';
 import { ProbeRounds } from './rounds.js';
 import { ProbeScheduler } from './schedule.js';
@@ -35,11 +34,17 @@ export class ProbeEngine {
   private readonly random: () => number;
   private readonly prober: Prober;
   private readonly metrics: ProbeMetrics;
-  private readonly pool: LimitFunction;
   private readonly targets: TargetSet;
   private running = false;
+  /**
+   * The pool's queue: a due target waits here until a slot is free. The pool itself is `busy`, a count
+   * of the probes in flight, not p-limit: with the scheduler releasing a probe only into a free slot,
+   * p-limit's queue stayed unused while it wrapped every probe in five promises and their microtask
+   * turns, among the engine's largest per-probe costs in the CPU and allocation profiles
+   * (docs/benchmarks.md, "Where the engine's own time goes").
+   */
   private readonly scheduler: ProbeScheduler<TargetProbeState>;
-  /** Probes handed to the pool and not finished; the scheduler hands over no more than `concurrency`. */
+  /** Probes in flight; the scheduler starts no more than `concurrency`. */
   private busy = 0;
   /** Resolves stop()'s wait once `busy` drops to 0. */
   private onIdle: (() => void) | undefined;
@@ -52,7 +57,6 @@ export class ProbeEngine {
     this.logger = deps.logger.child({ subsystem: 'probe' });
     this.random = deps.random ?? Math.random;
     this.prober = new Prober(deps.transports ?? NETWORK_TRANSPORTS, this.logger);
-    this.pool = pLimit(this.options.concurrency);
     this.scheduler = new ProbeScheduler<TargetProbeState>({ hasRoom: () => this.busy < this.options.concurrency, run: this.launch });
     this.metrics = new ProbeMetrics(deps.registry, {
       targets: () => this.targets.size,
@@ -89,7 +93,6 @@ export class ProbeEngine {
     const previous = this.options;
     this.options = next;
     this.targets.allowList = allowList;
-    this.pool.concurrency = next.concurrency;
     try {
       this.prober.update(previous, next, this.running);
     } catch (err) {
@@ -131,9 +134,6 @@ export class ProbeEngine {
     if (!this.running) return;
     this.running = false;
     this.scheduler.clear();
-    // Queued probes never run once cleared, so they no longer count as busy.
-    this.busy -= this.pool.pendingCount;
-    this.pool.clearQueue();
     const transportsClosed = this.prober.close();
     this.results.endFirstRound();
     this.rounds.end();
@@ -174,27 +174,41 @@ export class ProbeEngine {
     this.scheduler.plan(state, Date.now() + this.random() * this.options.intervalMs);
   }
 
-  /** Hands a due target to the pool (the scheduler calls it only while `busy < concurrency`). */
+  /** Starts a due target's probe in a slot (the scheduler calls it only while `busy < concurrency`). */
   private readonly launch = (state: TargetProbeState): void => {
     this.busy += 1;
-    void this.pool(this.turn, state);
+    this.metrics.probeStarted(Date.now() - state.plannedAt);
+    const protocols = this.prober.protocolsFor(state.target.ports.length > 0, this.options);
+    if (protocols.length === 1) void this.probeOne(state, protocols[0]!);
+    else void this.probeEach(state, protocols);
   };
 
-  /** One turn of a target's loop: probe, record, plan the next turn, release the slot. Never rejects. */
-  private readonly turn = async (state: TargetProbeState): Promise<void> => {
+  /**
+   * A turn with one protocol, the usual case, in a small async frame of its own: no Promise.all and no
+   * wrapper around the transport's promise. This runs for every probe.
+   */
+  private async probeOne(state: TargetProbeState, protocol: Protocol): Promise<void> {
+    let outcome: ProbeOutcome;
     try {
-      this.metrics.probeStarted(Date.now() - state.plannedAt);
-      const { target } = state;
-      const protocols = this.prober.protocolsFor(target.ports.length > 0, this.options);
-      let outcomes: ProbeOutcome[];
-      if (protocols.length === 0) {
-        outcomes = [this.prober.unprobeable()];
-      } else {
-        // One protocol (the usual case) without Promise.all and its arrays: this runs for every probe.
-        outcomes =
-          protocols.length === 1
-            ? [await this.prober.probe(protocols[0]!, target, this.options)]
-            : await Promise.all(protocols.map((protocol) => this.prober.probe(protocol, target, this.options)));
+      outcome = await this.prober.start(protocol, state.target, this.options);
+    } catch (err) {
+      outcome = this.prober.threw(err, protocol, state.target.address);
+    }
+    this.endTurn(state, [outcome], true);
+  }
+
+  /** A turn with no protocol that can probe the target (an error outcome, not counted) or with two (mode both). */
+  private async probeEach(state: TargetProbeState, protocols: readonly Protocol[]): Promise<void> {
+    const { target } = state;
+    // Awaited in both cases: a turn never ends within launch(), inside the scheduler's drain().
+    const outcomes = await Promise.all(protocols.length === 0 ? [this.prober.unprobeable()] : protocols.map((protocol) => this.prober.probe(protocol, target, this.options)));
+    this.endTurn(state, outcomes, protocols.length > 0);
+  }
+
+  /** The end of a turn: count and record the probe (`probed`: it ran), plan the next turn, release the slot. Never throws. */
+  private endTurn(state: TargetProbeState, outcomes: readonly ProbeOutcome[], probed: boolean): void {
+    try {
+      if (probed) {
         // A probe cut short by stop() is no result: neither counted nor recorded.
         if (!this.running) return;
         for (const outcome of outcomes) this.metrics.probe(outcome.protocol, outcome.result, outcome.durationMs);
@@ -209,7 +223,7 @@ export class ProbeEngine {
       if (this.busy === 0) this.onIdle?.();
       if (this.running) this.scheduler.drain();
     }
-  };
+  }
 
   private record(state: TargetProbeState, verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[]): void {
     const now = Date.now();

@@ -130,6 +130,8 @@ class FirstRound {
   }
 
   settle(address: string): void {
+    // Once the round is over (nearly always), not even a hash lookup: the address is cold in memory.
+    if (this.pending.size === 0) return;
     if (this.pending.delete(address) && this.pending.size === 0) this.end();
   }
 

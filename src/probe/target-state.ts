@@ -19,14 +19,19 @@ export interface TargetStatus {
 
 /** One target's probing state (no loop of its own): the engine drives it (planned in the scheduler or probing, one probe at a time). */
 export class TargetProbeState implements Planned, RoundMember {
-  /** Hysteresis state, replaced after every probe. */
-  health: Health = INITIAL_HEALTH;
-  /** Wall-clock time (ms since epoch) the last probe finished. */
-  lastProbeAt: number | undefined;
+  /**
+   * Hysteresis state: this target's one object, updated after every probe. A new object per probe
+   * would live until the target's next probe, long enough to be promoted, and so fill the old
+   * generation with garbage at thousands of probes per second; the same goes for a new heap number
+   * per probe, which `number | undefined` fields take and NaN-for-none number fields do not.
+   */
+  readonly health: Health = { ...INITIAL_HEALTH, lastVerdict: undefined };
+  /** Wall-clock time (ms since epoch) the last probe finished; NaN before the first. */
+  private probedAt = NaN;
   /** Why the last probe did not succeed (protocol, result, errno). */
   lastError: string | undefined;
-  /** How long the last probe took to be answered; undefined when it was not. */
-  lastRttMs: number | undefined;
+  /** How long the last probe took to be answered; NaN when it was not. */
+  private rttMs = NaN;
   /** Time the next (or running) probe is planned for, to measure lateness. */
   plannedAt = 0;
   /** Position in the scheduler's heap; -1 while not planned (probing, or engine stopped). */
@@ -42,6 +47,16 @@ export class TargetProbeState implements Planned, RoundMember {
     return this.target.address;
   }
 
+  /** Wall-clock time (ms since epoch) the last probe finished. */
+  get lastProbeAt(): number | undefined {
+    return Number.isNaN(this.probedAt) ? undefined : this.probedAt;
+  }
+
+  /** How long the last probe took to be answered; undefined when it was not. */
+  get lastRttMs(): number | undefined {
+    return Number.isNaN(this.rttMs) ? undefined : this.rttMs;
+  }
+
   /** Whether a probe is planned (false while one is running). */
   isPlanned(): boolean {
     return this.queueIndex >= 0;
@@ -53,14 +68,18 @@ export class TargetProbeState implements Planned, RoundMember {
    * with `health.state`.
    */
   record(verdict: ProbeVerdict, outcomes: readonly ProbeOutcome[], now: number, options: Thresholds & { refusedIsReachable: boolean }): Reachability {
-    this.lastProbeAt = now;
+    this.probedAt = now;
     this.lastError =
       verdict === 'success'
         ? undefined
         : outcomes.map((o) => `${o.protocol} ${o.result}${o.error === undefined ? '' : `: ${o.error}`}`).join('; ');
-    this.lastRttMs = verdict === 'success' ? answeredRttMs(outcomes, options.refusedIsReachable) : undefined;
-    const previous = this.health.state;
-    this.health = observe(this.health, verdict, options);
+    this.rttMs = (verdict === 'success' ? answeredRttMs(outcomes, options.refusedIsReachable) : undefined) ?? NaN;
+    const { health } = this;
+    const previous = health.state;
+    const next = observe(health, verdict, options);
+    health.state = next.state;
+    health.lastVerdict = next.lastVerdict;
+    health.run = next.run;
     return previous;
   }
 

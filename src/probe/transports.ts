@@ -127,15 +127,32 @@ export class Prober {
   }
 
   /** Probes `target` with one of the protocols protocolsFor gave; never rejects. */
-  async probe(protocol: Protocol, { address, ports }: Target, { timeoutMs, refusedIsReachable }: ProbeEngineOptions): Promise<ProbeOutcome> {
+  async probe(protocol: Protocol, target: Target, options: ProbeEngineOptions): Promise<ProbeOutcome> {
     try {
-      if (protocol === 'tcp') return await this.tcp!.probe(address, ports, timeoutMs, refusedIsReachable);
-      return await this.icmp!.ping(address, timeoutMs);
+      return await this.start(protocol, target, options);
     } catch (err) {
-      // A bug in a transport must cost one probe, not the target's loop.
-      this.logger.error({ err, address, protocol }, 'prober threw; counted as a probe error');
-      return { protocol, result: 'error', durationMs: 0, error: String(err) };
+      return this.threw(err, protocol, target.address);
     }
+  }
+
+  /**
+   * probe() without its own async frame, for a caller that awaits it in one of its own: the promise
+   * rejects where a transport throws or rejects, and the caller hands that to threw().
+   */
+  start(protocol: Protocol, { address, ports }: Target, { timeoutMs, refusedIsReachable }: ProbeEngineOptions): Promise<ProbeOutcome> {
+    try {
+      if (protocol === 'tcp') return this.tcp!.probe(address, ports, timeoutMs, refusedIsReachable);
+      return this.icmp!.ping(address, timeoutMs);
+    } catch (err) {
+      // A rejection rather than a throw: the caller's await then always yields, so its turn never ends inside the scheduler's drain().
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** The outcome of a probe whose transport threw or rejected: a bug in a transport must cost one probe, not the target's loop. */
+  threw(err: unknown, protocol: Protocol, address: string): ProbeOutcome {
+    this.logger.error({ err, address, protocol }, 'prober threw; counted as a probe error');
+    return { protocol, result: 'error', durationMs: 0, error: String(err) };
   }
 
   /**
