@@ -138,12 +138,16 @@ class IcmpSession extends Session {
   /** net-ping's packet for the request, written into the session's one packet: the send follows at once. */
   protected override toBuffer(request: PendingRequest): Buffer {
     const packet = this.packet;
-    packet.writeUInt16BE(request.id, 6);
+    const sequence = request.id;
+    packet[6] = sequence >>> 8;
+    packet[7] = sequence & 0xff;
     // The ICMP checksum: the one's complement of the one's complement sum of the 16-bit words, of
     // which only the type, identifier and sequence are not zero.
-    let sum = (packet[0]! << 8) + this.sessionId + request.id;
+    let sum = (packet[0]! << 8) + this.sessionId + sequence;
     sum = (sum & 0xffff) + (sum >>> 16);
-    packet.writeUInt16BE(~((sum & 0xffff) + (sum >>> 16)) & 0xffff, 2);
+    const checksum = ~((sum & 0xffff) + (sum >>> 16));
+    packet[2] = (checksum >>> 8) & 0xff;
+    packet[3] = checksum & 0xff;
     return packet;
   }
 
