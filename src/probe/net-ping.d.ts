@@ -1,5 +1,5 @@
 // The parts of net-ping 1.2.4 (pinned) that src/probe/icmp.ts relies on, including the internals it
-// overrides (reply matching, sending, timeouts) and the raw-socket 1.8.1 socket under a session.
+// overrides (packets, reply matching, sending, timeouts) and the raw-socket 1.8.1 socket under a session.
 declare module 'net-ping' {
   import { EventEmitter } from 'node:events';
 
@@ -13,14 +13,16 @@ declare module 'net-ping' {
 
   /** One outstanding echo request. */
   export interface PendingRequest {
+    /** Its sequence number, the key in `reqs`. */
     id: number;
     target: string;
-    /** ICMP type of the message matched to this request. */
-    type?: number;
-    /** The echo request packet. */
+    /** The echo request packet (toBuffer's). */
     buffer: Buffer;
-    /** Milliseconds to wait for the reply (the session's timeout when pingHost was called). */
+    /** Milliseconds to wait for the reply. */
     timeout: number;
+    /** Sends left after a timeout before the request fails. */
+    retries: number;
+    /** Called as a method of the request. */
     callback: PingCallback;
   }
 
@@ -45,16 +47,21 @@ declare module 'net-ping' {
 
   export class Session extends EventEmitter {
     constructor(options?: SessionOptions);
-    /** Read by pingHost for each new request. */
-    timeout: number;
+    /** The ICMP identifier of every request of the session. */
+    readonly sessionId: number;
     /** Requests waiting for a reply. */
     reqsPending: number;
-    pingHost(target: string, callback: PingCallback): this;
     close(): this;
     /** Pending requests by sequence number. */
     protected reqs: Record<number, PendingRequest | undefined>;
     /** Opens the raw socket if it is not open. */
     protected getSocket(): RawSocket;
+    /** The next free sequence number, or undefined when all 65,535 are in use. */
+    protected _generateId(): number | undefined;
+    /** Makes the request's packet (toBuffer), adds it to `reqs` and sends it. */
+    protected reqQueue(request: PendingRequest): this;
+    /** The echo request packet for a request. */
+    protected toBuffer(request: PendingRequest): Buffer;
     /** Sends a request's packet; calls onSocketSend when it went out or failed. */
     protected send(request: PendingRequest): void;
     /** After sending: a send error answers the request, else its timeout starts. */
@@ -62,8 +69,10 @@ declare module 'net-ping' {
     /** Answers a request with RequestTimedOutError (or retries). */
     protected onTimeout(request: PendingRequest): void;
     protected reqRemove(id: number): PendingRequest | undefined;
-    /** Finds the pending request a received packet answers (by identifier and sequence only). */
-    protected fromBuffer(buffer: Buffer): PendingRequest | null | undefined;
+    /**
+     * Settles the pending request a received packet answers (matched by identifier and sequence
+     * only): an echo reply, an ICMP error message as the matching error, our own echo request ignored.
+     */
     protected onSocketMessage(buffer: Buffer, source: string): void;
   }
 
