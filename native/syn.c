@@ -9,6 +9,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -41,6 +44,14 @@ typedef struct {
   double key[BATCH];
 } send_queue;
 
+/* Source addresses by destination, for one family: open addressing, at most half full. An entry's
+ * state is 0 (empty), 1 (local holds the source) or -errno (the route look-up failed). */
+typedef struct {
+  uint8_t *entries;
+  size_t capacity, count;  /* capacity a power of two, or 0 before the first entry */
+  size_t address_len;      /* 4 or 16 */
+} route_cache;
+
 typedef struct {
   napi_env env;
   napi_ref on_readable;
@@ -48,6 +59,9 @@ typedef struct {
   int reserve_fd;          /* TCP socket bound to our port and never listening: no one else gets the port */
   int raw[RAW_SOCKETS];
   int route[2];            /* UDP sockets: connect() then getsockname() names the source address */
+  int route_events;        /* rtnetlink socket told of every route, address, rule and link change; -1: no cache */
+  route_cache routes[2];   /* by family: 0 IPv4, 1 IPv6 */
+  struct timespec routes_since; /* when the caches were last emptied */
   uint16_t port;           /* network order */
   uint64_t key[2];
   uv_poll_t poll[RAW_SOCKETS];
@@ -206,6 +220,146 @@ static int icmp4_errno(int type, int code) {
   return type == 11 ? EHOSTUNREACH : EPROTO;
 }
 
+/* ---- the route's source address, cached per destination ----
+ * The SYN's checksum covers the source address, which the kernel picks for the raw socket's packet as
+ * it would for a connect() (the route's preferred source, or the outgoing device's address). Looking
+ * it up per probe (connect() and getsockname() on a UDP socket) was 2 system calls per probe, so the
+ * answer is kept per destination until the routing state may have changed: the kernel notifies every
+ * change of routes, addresses, policy rules, next hops, links and their IP settings on an rtnetlink
+ * socket, synchronously with the change (before `ip route add` returns). That socket is read before
+ * each batch of SYNs; anything on it (or a lost notification: ENOBUFS) empties the caches. A batch
+ * then uses what was looked up since that read, as a probe's look-up was used for its SYN until the
+ * batch left before. The caches are also emptied every ROUTES_MAX_AGE_S seconds, for what the kernel
+ * does not notify (among equal default routes, which gateway still answers ARP). */
+#define ROUTES_MAX_AGE_S 60
+#define ROUTES_MAX 2097152 /* entries per family; a full cache starts again empty */
+
+static size_t route_slot(const route_cache *c, const uint8_t *remote) {
+  uint64_t h = 0, word;
+  for (size_t i = 0; i < c->address_len; i += 4) {
+    uint32_t part;
+    memcpy(&part, remote + i, 4);
+    word = part;
+    h = (h ^ word) * 0x9e3779b97f4a7c15ULL;
+  }
+  return (size_t)(h >> 32) & (c->capacity - 1);
+}
+
+static uint8_t *route_entry(const route_cache *c, size_t slot) { return c->entries + slot * (4 + 2 * c->address_len); }
+
+static void routes_forget(route_cache *c) {
+  free(c->entries);
+  c->entries = NULL;
+  c->capacity = c->count = 0;
+}
+
+/* The entry for `remote`: its state (int32 at 0), remote and local address after it. Empty (state 0)
+ * when not known; NULL without memory for it. */
+static uint8_t *route_find(route_cache *c, const uint8_t *remote) {
+  if (2 * (c->count + 1) > c->capacity) {
+    size_t capacity = c->capacity ? 2 * c->capacity : 1024;
+    if (capacity > ROUTES_MAX) {
+      routes_forget(c);
+      capacity = 1024;
+    }
+    route_cache grown = { calloc(capacity, 4 + 2 * c->address_len), capacity, 0, c->address_len };
+    if (!grown.entries) return NULL;
+    for (size_t i = 0; i < c->capacity; i++) {
+      uint8_t *old = route_entry(c, i);
+      int32_t state;
+      memcpy(&state, old, 4);
+      if (!state) continue;
+      size_t slot = route_slot(&grown, old + 4);
+      while (memcmp(route_entry(&grown, slot), &(int32_t){ 0 }, 4) != 0) slot = (slot + 1) & (capacity - 1);
+      memcpy(route_entry(&grown, slot), old, 4 + 2 * c->address_len);
+      grown.count++;
+    }
+    free(c->entries);
+    *c = grown;
+  }
+  for (size_t slot = route_slot(c, remote);; slot = (slot + 1) & (c->capacity - 1)) {
+    uint8_t *entry = route_entry(c, slot);
+    int32_t state;
+    memcpy(&state, entry, 4);
+    if (!state || memcmp(entry + 4, remote, c->address_len) == 0) return entry;
+  }
+}
+
+/* Subscribes to every rtnetlink group whose changes can change a route's source address. */
+static int open_route_events(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -1;
+  struct sockaddr_nl local = { .nl_family = AF_NETLINK };
+  static const int groups[] = { RTNLGRP_LINK, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV4_RULE, RTNLGRP_IPV4_NETCONF,
+                                RTNLGRP_IPV6_IFADDR, RTNLGRP_IPV6_ROUTE, RTNLGRP_IPV6_RULE, RTNLGRP_IPV6_NETCONF, RTNLGRP_NEXTHOP };
+  if (bind(fd, (struct sockaddr *)&local, sizeof(local)) != 0) {
+    close(fd);
+    return -1;
+  }
+  for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+    /* Without IPv6 its groups may not exist; next hop objects came with Linux 5.3. Route and address
+     * changes are what matter, and they must be heard: without them, no cache. */
+    if (setsockopt(fd, SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groups[i], sizeof(groups[i])) != 0 &&
+        (groups[i] == RTNLGRP_IPV4_ROUTE || groups[i] == RTNLGRP_IPV4_IFADDR)) {
+      close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+/* Empties the caches if the routing state may have changed since the last call (see above). */
+static void check_routes(prober *p) {
+  static __thread uint8_t scratch[8192];
+  int changed = 0;
+  for (;;) {
+    ssize_t n = recv(p->route_events, scratch, sizeof(scratch), MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    changed = 1;
+    if (n < 0 && errno != ENOBUFS) break;
+  }
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+  if (changed || now.tv_sec - p->routes_since.tv_sec >= ROUTES_MAX_AGE_S) {
+    routes_forget(&p->routes[0]);
+    routes_forget(&p->routes[1]);
+    p->routes_since = now;
+  }
+}
+
+/* Fills in t->local, the source address the kernel picks towards `to`; 0 or an errno. */
+static int source_address(prober *p, tuple *t, const struct sockaddr_in6 *to, socklen_t to_len) {
+  int v6 = t->family == 6;
+  size_t len = v6 ? 16 : 4;
+  uint8_t *entry = p->route_events >= 0 ? route_find(&p->routes[v6], t->remote) : NULL;
+  int32_t state = 0;
+  if (entry) memcpy(&state, entry, 4);
+  if (state == 1) {
+    memcpy(t->local, entry + 4 + len, len);
+    return 0;
+  }
+  if (state < 0) return -state;
+  /* connect() on UDP looks the route up, sending nothing. A connected UDP socket keeps its source for
+   * later connect()s, so it is disconnected first (AF_UNSPEC), which makes it pick one afresh. */
+  struct sockaddr_in6 from;
+  socklen_t from_len = sizeof(from);
+  struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+  int err = 0;
+  if (connect(p->route[v6], &unspec, sizeof(unspec)) != 0 || connect(p->route[v6], (const struct sockaddr *)to, to_len) != 0 ||
+      getsockname(p->route[v6], (struct sockaddr *)&from, &from_len) != 0)
+    err = errno;
+  if (!err) memcpy(t->local, v6 ? (void *)&from.sin6_addr : (void *)&((struct sockaddr_in *)&from)->sin_addr, len);
+  if (entry) {
+    state = err ? -err : 1;
+    memcpy(entry, &state, 4);
+    memcpy(entry + 4, t->remote, len);
+    memcpy(entry + 4 + len, t->local, len);
+    p->routes[v6].count++;
+  }
+  return err;
+}
+
 /* ---- sockets ---- */
 static int raw_socket(int family, int protocol, uint16_t port) {
   int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
@@ -271,6 +425,9 @@ static void close_prober(prober *p) {
     close(p->raw[i]);
   }
   for (int i = 0; i < 2; i++) if (p->route[i] >= 0) close(p->route[i]);
+  if (p->route_events >= 0) close(p->route_events);
+  routes_forget(&p->routes[0]);
+  routes_forget(&p->routes[1]);
   if (p->reserve_fd >= 0) close(p->reserve_fd);
   if (p->polling) {
     napi_delete_reference(p->env, p->on_readable);
@@ -333,6 +490,10 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   p->env = env;
   p->refs = 1;
   p->route[0] = p->route[1] = -1;
+  p->routes[0].address_len = 4;
+  p->routes[1].address_len = 16;
+  p->route_events = open_route_events();
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &p->routes_since);
   for (int i = 0; i < RAW_SOCKETS; i++) p->raw[i] = -1;
   int err = 0;
   const char *what = "reserving a port";
@@ -417,7 +578,7 @@ static napi_value js_queue(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   prober *p = unwrap(env, argv[0]);
   if (!p) return NULL;
-  CHECK(napi_get_value_string_utf8(env, argv[1], text, sizeof(text), NULL));
+  CHECK(napi_get_value_string_latin1(env, argv[1], text, sizeof(text), NULL));
   CHECK(napi_get_value_uint32(env, argv[2], &port));
   tuple t = { 0 };
   t.remote_port = htons(port);
@@ -427,16 +588,13 @@ static napi_value js_queue(napi_env env, napi_callback_info info) {
   int v6 = t.family == 6;
   if (!err && (p->raw[v6 ? TCP6 : TCP4] < 0 || p->route[v6] < 0)) err = EAFNOSUPPORT;
   socklen_t to_len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-  /* The route's source address, which the checksum covers: connect() on UDP looks it up, sending nothing. */
-  struct sockaddr_in6 from;
-  socklen_t from_len = sizeof(from);
-  if (!err && (connect(p->route[v6], (struct sockaddr *)&to, to_len) != 0 || getsockname(p->route[v6], (struct sockaddr *)&from, &from_len) != 0)) err = errno;
+  /* The first SYN of a batch: whether the cached source addresses still hold. */
+  if (!err && p->route_events >= 0 && p->out[0].count + p->out[1].count == 0) check_routes(p);
+  if (!err) err = source_address(p, &t, &to, to_len);
   if (err) {
     CHECK(napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &result));
     return result;
   }
-  if (v6) memcpy(t.local, &from.sin6_addr, 16);
-  else memcpy(t.local, &((struct sockaddr_in *)&from)->sin_addr, 4);
   send_queue *q = &p->out[v6];
   if (q->count == BATCH) {
     napi_throw_error(env, NULL, "half-open send queue full: flush first");

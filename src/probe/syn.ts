@@ -53,17 +53,11 @@ function synNative(): SynNative {
   return loaded;
 }
 
-interface PendingProbe {
-  readonly key: number;
-  readonly started: number;
-  readonly timeoutMs: number;
-  readonly resolve: (outcome: ProbeOutcome) => void;
-  readonly canceller: ProbeCanceller | undefined;
-  readonly cancel: (() => void) | undefined;
-  settled: boolean;
-  /** Another probe of the same address and port in flight: one answer settles both. */
-  next: PendingProbe | undefined;
-}
+/** Slots for probes in flight at first; the arrays double when full. */
+const INITIAL_SLOTS = 1024;
+
+/** No slot: the end of a key's list. */
+const NONE = -1;
 
 /**
  * Half-open TCP probes, as SYN scanners make them: a SYN from a raw socket; a SYN-ACK (open) or a RST
@@ -71,19 +65,45 @@ interface PendingProbe {
  * target. An ICMP error quoting the SYN ends the probe as connect() would end (ECONNREFUSED,
  * EHOSTUNREACH...); silence until the timeout is a timeout. A probe is found again from its answer's
  * addresses, ports and acknowledged sequence number (a keyed hash of them, native/syn.c); besides a
- * record of each probe waiting for its answer or timeout, nothing is kept. Every probe of a process
+ * slot per probe waiting for its answer or timeout, nothing is kept. Every probe of a process
  * uses one source port, held by a bound TCP socket that never listens. SYNs leave in batches at the
  * end of each event-loop turn; answers are read in batches when the sockets are readable.
+ *
+ * A probe's state is a slot in flat arrays, not an object: its timeout entry names the slot, so an
+ * answered probe leaves nothing behind for the timeout queue to hold (at thousands of probes per
+ * second, objects held for the timeout outlived the young generation and cost the old one's GC). A
+ * slot is free again once its timeout entry is due, answered or not, and so is never reused while
+ * an entry names it.
  */
 export class HalfOpenProber implements TcpTransport {
   /** The source port of every probe. */
   readonly port: number;
   private readonly native: SynNative;
   private readonly handle: NativeHandle;
-  /** Probes waiting for an answer, by the key native queue() gave them (53 bits of the 4-tuple's hash). */
-  private readonly pending = new Map<number, PendingProbe>();
+  /** The head slot of the probes waiting under each key, by the key's low 31 bits (a small integer, no heap number). */
+  private readonly pending = new Map<number, number>();
+  /** Per slot: how the probe's promise settles; undefined once settled (or free). */
+  private resolvers: (((outcome: ProbeOutcome) => void) | undefined)[] = [];
+  /** Per slot: the probe's canceller and its entry there, for probes that have one. */
+  private cancellers: (ProbeCanceller | undefined)[] = [];
+  private cancels: ((() => void) | undefined)[] = [];
+  /** Per slot: the key native queue() gave the probe (53 bits of the 4-tuple's hash), its start and timeout. */
+  private keys = new Float64Array(INITIAL_SLOTS);
+  private started = new Float64Array(INITIAL_SLOTS);
+  private timeouts = new Float64Array(INITIAL_SLOTS);
+  /** Per slot: the next slot waiting under the same low 31 bits of the key (another probe of the same address and port, or a rare collision). */
+  private next = new Int32Array(INITIAL_SLOTS);
+  /** Free slots, a stack. */
+  private free = Int32Array.from({ length: INITIAL_SLOTS }, (_, n) => INITIAL_SLOTS - 1 - n);
+  private freeCount = INITIAL_SLOTS;
+  /** The promise executor's resolve, caught by one shared executor (no closure per probe). */
+  private caught: ((outcome: ProbeOutcome) => void) | undefined;
+  private readonly catchResolve = (resolve: (outcome: ProbeOutcome) => void): void => {
+    this.caught = resolve;
+  };
+  private inFlight = 0;
   private readonly answers = new Float64Array(2 * RECEIVE_BATCH);
-  private readonly expiries = new Expiries<PendingProbe>((probe) => this.expire(probe));
+  private readonly expiries = new Expiries<number>((slot) => this.expire(slot));
   private queued = 0;
   private flushPlanned = false;
   /** Set while a batch of timeouts is being decided: answers were read just before it. */
@@ -114,18 +134,30 @@ export class HalfOpenProber implements TcpTransport {
     if (this.closed) return Promise.resolve({ protocol: 'tcp', result: 'error', durationMs: 0, error: 'ABORT_ERR' });
     const key = this.native.queue(this.handle, address, port);
     if (typeof key === 'string') return Promise.resolve({ protocol: 'tcp', result: resultOfConnectError(key), durationMs: performance.now() - started, error: key });
-    return new Promise((resolve) => {
-      const cancel = canceller && ((): void => this.finish(probe, 'error', 'ABORT_ERR'));
-      const probe: PendingProbe = { key, started, timeoutMs, resolve, canceller, cancel, settled: false, next: this.pending.get(key) };
-      this.pending.set(key, probe);
-      if (cancel) canceller!.add(cancel);
-      this.expiries.add(probe, timeoutMs);
-      if (++this.queued === SEND_BATCH) this.flush();
-      else if (!this.flushPlanned) {
-        this.flushPlanned = true;
-        setImmediate(this.flushAtTurnEnd);
-      }
-    });
+    const promise = new Promise(this.catchResolve);
+    const slot = this.takeSlot();
+    this.resolvers[slot] = this.caught;
+    this.caught = undefined;
+    this.keys[slot] = key;
+    this.started[slot] = started;
+    this.timeouts[slot] = timeoutMs;
+    const shortKey = key & 0x7fffffff;
+    this.next[slot] = this.pending.get(shortKey) ?? NONE;
+    this.pending.set(shortKey, slot);
+    this.inFlight += 1;
+    if (canceller) {
+      const cancel = (): void => this.finish(slot, 'error', 'ABORT_ERR');
+      this.cancellers[slot] = canceller;
+      this.cancels[slot] = cancel;
+      canceller.add(cancel);
+    }
+    this.expiries.add(slot, timeoutMs);
+    if (++this.queued === SEND_BATCH) this.flush();
+    else if (!this.flushPlanned) {
+      this.flushPlanned = true;
+      setImmediate(this.flushAtTurnEnd);
+    }
+    return promise;
   };
 
   /** Packets that passed the sockets' filters, and how many of them answered a probe. */
@@ -144,7 +176,7 @@ export class HalfOpenProber implements TcpTransport {
     if (!this.idle) {
       const { promise, resolve } = Promise.withResolvers<void>();
       this.idle = { promise, resolve };
-      if (this.pending.size === 0) this.closeNow();
+      if (this.inFlight === 0) this.closeNow();
     }
     return this.idle.promise;
   }
@@ -155,9 +187,25 @@ export class HalfOpenProber implements TcpTransport {
     this.closed = true;
     this.native.close(this.handle);
     this.expiries.clear();
-    for (const head of [...this.pending.values()]) {
-      for (let probe: PendingProbe | undefined = head; probe; probe = probe.next) this.finish(probe, 'error', 'ABORT_ERR');
+    for (let slot = 0; slot < this.resolvers.length; slot++) this.finish(slot, 'error', 'ABORT_ERR');
+  }
+
+  private takeSlot(): number {
+    if (this.freeCount === 0) {
+      const size = this.keys.length;
+      const grown = <A extends Float64Array | Int32Array>(array: A, make: (length: number) => A): A => {
+        const bigger = make(2 * size);
+        bigger.set(array);
+        return bigger;
+      };
+      this.keys = grown(this.keys, (n) => new Float64Array(n));
+      this.started = grown(this.started, (n) => new Float64Array(n));
+      this.timeouts = grown(this.timeouts, (n) => new Float64Array(n));
+      this.next = grown(this.next, (n) => new Int32Array(n));
+      this.free = new Int32Array(2 * size);
+      for (let slot = 2 * size - 1; slot >= size; slot--) this.free[this.freeCount++] = slot;
     }
+    return this.free[--this.freeCount]!;
   }
 
   private readonly flushAtTurnEnd = (): void => {
@@ -197,44 +245,60 @@ export class HalfOpenProber implements TcpTransport {
 
   /** Settles every probe waiting under `key` (a late or repeated answer finds none). */
   private settleAll(key: number, result: ProbeResult, error: string | undefined): void {
-    for (let probe = this.pending.get(key); probe; probe = probe.next) this.finish(probe, result, error);
-  }
-
-  private expire(probe: PendingProbe): void {
-    if (probe.settled) return;
-    // Timers run before the event loop polls its sockets: an answer that already waits must win over
-    // its own timeout, so read once before the timeouts due now are decided.
-    if (!this.answersReadForTimeouts) {
-      this.answersReadForTimeouts = true;
-      this.readAnswers();
-      queueMicrotask(() => (this.answersReadForTimeouts = false));
-      if (probe.settled) return;
+    let slot = this.pending.get(key & 0x7fffffff) ?? NONE;
+    while (slot !== NONE) {
+      const following = this.next[slot]!;
+      if (this.keys[slot] === key) this.finish(slot, result, error);
+      slot = following;
     }
-    const { result, error } = timeoutResult(performance.now() - probe.started, probe.timeoutMs);
-    this.finish(probe, result, error);
   }
 
-  private finish(probe: PendingProbe, result: ProbeResult, error: string | undefined): void {
-    if (probe.settled) return;
-    probe.settled = true;
-    this.forget(probe);
-    if (probe.cancel) probe.canceller!.delete(probe.cancel);
-    const outcome: ProbeOutcome = { protocol: 'tcp', result, durationMs: performance.now() - probe.started };
+  /** The timeout entry of `slot` is due: a probe still waiting times out, and the slot is free again. */
+  private expire(slot: number): void {
+    if (this.resolvers[slot]) {
+      // Timers run before the event loop polls its sockets: an answer that already waits must win over
+      // its own timeout, so read once before the timeouts due now are decided.
+      if (!this.answersReadForTimeouts) {
+        this.answersReadForTimeouts = true;
+        this.readAnswers();
+        queueMicrotask(() => (this.answersReadForTimeouts = false));
+      }
+      const { result, error } = timeoutResult(performance.now() - this.started[slot]!, this.timeouts[slot]!);
+      this.finish(slot, result, error);
+    }
+    this.free[this.freeCount++] = slot;
+  }
+
+  private finish(slot: number, result: ProbeResult, error: string | undefined): void {
+    const resolve = this.resolvers[slot];
+    if (!resolve) return;
+    this.resolvers[slot] = undefined;
+    this.inFlight -= 1;
+    this.forget(slot);
+    const canceller = this.cancellers[slot];
+    if (canceller) {
+      canceller.delete(this.cancels[slot]!);
+      this.cancellers[slot] = undefined;
+      this.cancels[slot] = undefined;
+    }
+    const outcome: ProbeOutcome = { protocol: 'tcp', result, durationMs: performance.now() - this.started[slot]! };
     if (error !== undefined) outcome.error = error;
-    probe.resolve(outcome);
-    if (this.idle && this.pending.size === 0) this.closeNow();
+    resolve(outcome);
+    if (this.idle && this.inFlight === 0) this.closeNow();
   }
 
-  /** Takes a settled probe out of its key's list. */
-  private forget(probe: PendingProbe): void {
-    let head = this.pending.get(probe.key);
-    if (head === probe) {
-      if (probe.next) this.pending.set(probe.key, probe.next);
-      else this.pending.delete(probe.key);
+  /** Takes a settled probe's slot out of its key's list. */
+  private forget(slot: number): void {
+    const shortKey = this.keys[slot]! & 0x7fffffff;
+    const head = this.pending.get(shortKey)!;
+    if (head === slot) {
+      if (this.next[slot] === NONE) this.pending.delete(shortKey);
+      else this.pending.set(shortKey, this.next[slot]!);
       return;
     }
-    while (head && head.next !== probe) head = head.next;
-    if (head) head.next = probe.next;
+    let before = head;
+    while (this.next[before] !== slot) before = this.next[before]!;
+    this.next[before] = this.next[slot]!;
   }
 }
 

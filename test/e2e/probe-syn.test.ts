@@ -175,6 +175,47 @@ describe('half-open probes answer as connect() does', () => {
   });
 });
 
+describe('a route change that changes the source address', () => {
+  it('is followed by the next probe: its SYN carries the source the kernel picks, as connect() does, over IPv4 and IPv6', async () => {
+    // The source address is cached per destination until the kernel reports a routing change; a stale
+    // one would give the SYN a checksum over the wrong address, which the target drops: a timeout.
+    const pod = topology.netnsOf('open');
+    const prober = new HalfOpenProber();
+    const undo: string[][] = [];
+    const run = (args: string[], reverse: string[]): void => {
+      sh(args[0]!, args.slice(1));
+      undo.unshift(reverse);
+    };
+    const probeBoth = async (address: string): Promise<string[]> => {
+      const [viaConnect, halfOpen] = await Promise.all([tcpConnect(address, PORT, TIMEOUT_MS), prober.probePort(address, PORT, TIMEOUT_MS)]);
+      return [viaConnect.result, halfOpen.result];
+    };
+    try {
+      for (const [family, source, length, tool] of [
+        ['v4', '10.233.31.250', 32, 'iptables'],
+        ['v6', 'fd00:233:31::250', 128, 'ip6tables'],
+      ] as const) {
+        const address = addresses.get('open')![family];
+        const ip = family === 'v6' ? ['ip', '-6'] : ['ip'];
+        expect(await probeBoth(address)).toEqual(['success', 'success']);
+        // A second address on the bridge and a route to the pod with it as the source; the pod answers
+        // only SYNs from it from now on.
+        run([...ip, 'addr', 'add', `${source}/${length}`, 'dev', 'br-epssyn', ...(family === 'v6' ? ['nodad'] : [])], [...ip, 'addr', 'del', `${source}/${length}`, 'dev', 'br-epssyn']);
+        run([...ip, 'route', 'add', `${address}/${length}`, 'dev', 'br-epssyn', 'src', source], [...ip, 'route', 'del', `${address}/${length}`]);
+        const onlyFrom = ['INPUT', '!', '-s', source, '-p', 'tcp', '--dport', String(PORT), '-j', 'DROP'];
+        run(['ip', 'netns', 'exec', pod, tool, '-w', '-I', ...onlyFrom], ['ip', 'netns', 'exec', pod, tool, '-w', '-D', ...onlyFrom]);
+        expect(await probeBoth(address)).toEqual(['success', 'success']);
+        // And back: without the route and the address, the bridge's first address is the source again.
+        for (const reverse of undo.splice(0)) sh(reverse[0]!, reverse.slice(1));
+        expect(await probeBoth(address)).toEqual(['success', 'success']);
+      }
+    } finally {
+      await prober.close();
+      for (const reverse of undo) spawnSync(reverse[0]!, reverse.slice(1), { stdio: 'ignore' });
+    }
+  });
+});
+
 describe('a cut link, probed half-open', () => {
   it('makes the target unreachable within failureThreshold × interval + timeout and reachable again after the restore, over IPv4 and IPv6', async () => {
     const options = { intervalMs: 1000, timeoutMs: TIMEOUT_MS, fastIntervalMs: 200, failureThreshold: 2, successThreshold: 2 };
