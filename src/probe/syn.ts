@@ -1,57 +1,11 @@
-import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../log.js';
-import { loadNativeAddon } from '../native-addon.js';
 import { StartupError } from '../startup.js';
 import { Expiries } from './expiries.js';
+import { ANSWER_OPEN, ANSWER_REFUSED, ERRNO_NAMES, HalfOpenUnavailableError, PERMISSION_CODES, RECEIVE_BATCH, SEND_BATCH, synNative, type NativeHandle, type SynNative } from './syn-native.js';
 import { answersProbe, timeoutResult, type ProbeOutcome, type ProbeResult } from './outcome.js';
 import { probeAnyPort, resultOfConnectError, type PortProber, type ProbeCanceller } from './tcp.js';
 import type { TcpTransport } from './transports.js';
-
-/** Raised when the half-open prober cannot run here: no raw sockets (CAP_NET_RAW), or its native part is not built. */
-export class HalfOpenUnavailableError extends Error {
-  override readonly name = 'HalfOpenUnavailableError';
-}
-
-type NativeHandle = { readonly brand: unique symbol };
-
-/** native/syn.c */
-interface SynNative {
-  open(onReadable: () => void): [NativeHandle, number];
-  queue(handle: NativeHandle, address: string, port: number): number | string;
-  flush(handle: NativeHandle): (number | string)[] | null;
-  receive(handle: NativeHandle, answers: Float64Array): number;
-  stats(handle: NativeHandle): [number, number];
-  close(handle: NativeHandle): void;
-}
-
-/** What native receive() says besides -errno of an ICMP error. */
-const ANSWER_OPEN = 1;
-const ANSWER_REFUSED = 2;
-
-/** SYNs per sendmmsg in native/syn.c: queued SYNs go out at this count, or at the end of the event-loop turn. */
-const SEND_BATCH = 64;
-
-/** Answers per native receive() call. */
-const RECEIVE_BATCH = 256;
-
-const PERMISSION_CODES = new Set(['EPERM', 'EACCES']);
-
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, value]) => [value, name]));
-
-let loaded: SynNative | undefined;
-
-/** build/Release/syn.node (native/syn.c). */
-function synNative(): SynNative {
-  if (!loaded) {
-    try {
-      loaded = loadNativeAddon<SynNative>('syn');
-    } catch (err) {
-      throw new HalfOpenUnavailableError(`the half-open prober's native part is not built (npm ci or make build builds it): ${(err as Error).message}`, { cause: err });
-    }
-  }
-  return loaded;
-}
 
 /** Slots for probes in flight at first; the arrays double when full. */
 const INITIAL_SLOTS = 1024;

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { ProbeEngine } from '../../src/probe/engine.js';
 import { IcmpUnavailableError } from '../../src/probe/icmp.js';
-import { HalfOpenUnavailableError } from '../../src/probe/syn.js';
+import { HalfOpenUnavailableError } from '../../src/probe/syn-native.js';
 import type { ProbeEngineOptions } from '../../src/probe/options.js';
 import type { ProbeOutcome, ProbeResult } from '../../src/probe/outcome.js';
 import type { ReachabilityChange } from '../../src/probe/results.js';
