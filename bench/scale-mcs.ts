@@ -7,8 +7,8 @@
 // With AS_DEPLOYED=1 each agent and the controller run as deploy/eps-probe-plugin.yaml runs them: in
 // their own memory cgroup of the manifest's `limits.memory`, with the node flags of its `command`
 // (AGENT_MEMORY_LIMIT_MIB / CONTROLLER_MEMORY_LIMIT_MIB override the limits). TCP_THREADS sets the
-// agents' probe.tcpThreads (default 0).
-// Usage: [AS_DEPLOYED=1] [AGENTS=3] [TCP_THREADS=0] node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
+// agents' probe.tcpThreads (default 0), TCP_PROBE their probe.tcpProbe (default connect).
+// Usage: [AS_DEPLOYED=1] [AGENTS=3] [TCP_THREADS=0] [TCP_PROBE=connect|half-open] node --import tsx bench/scale-mcs.ts [serviceImports=5000] [endpoints=20] [steadyMinutes=3]
 import { execFileSync } from 'node:child_process';
 import * as k8s from '@kubernetes/client-node';
 import { ControlPlane, freePort } from '../test/harness/controlplane.js';
@@ -37,6 +37,7 @@ const ENDPOINTS = Number(process.argv[3] ?? 20);
 const STEADY_MINUTES = Number(process.argv[4] ?? 3);
 const AGENTS = Number(process.env.AGENTS ?? 3);
 const TCP_THREADS = Number(process.env.TCP_THREADS ?? 0);
+const TCP_PROBE = process.env.TCP_PROBE ?? 'connect';
 const INTERVAL_S = 10;
 const ENDPOINT_COUNT = SERVICE_IMPORTS * ENDPOINTS;
 // Beyond the farm's 131,070 addresses, endpoints of different ServiceImports share addresses, and
@@ -54,6 +55,8 @@ const CONFIG = `probe:
   successThreshold: 2
   concurrency: 2048
   tcpThreads: ${TCP_THREADS}
+  tcpProbe: ${TCP_PROBE}
+  halfOpenUnavailable: fail
 probeReplicas: 0
 heartbeatPeriod: 30s`;
 
@@ -199,7 +202,7 @@ try {
   const reports = await Promise.all(hosts.map((h) => s.report(h)));
 
   console.log(`machine: ${machine()}`);
-  console.log(`setup: ${SERVICE_IMPORTS} ServiceImports × ${ENDPOINTS} endpoints = ${ENDPOINT_COUNT} endpoints on ${TARGETS} distinct addresses = targets per agent (farm, TCP RST), ${AGENTS} agents, 1 controller, probeReplicas 0, interval ${INTERVAL_S} s, timeout 1 s, concurrency 2048, tcpThreads ${TCP_THREADS}`);
+  console.log(`setup: ${SERVICE_IMPORTS} ServiceImports × ${ENDPOINTS} endpoints = ${ENDPOINT_COUNT} endpoints on ${TARGETS} distinct addresses = targets per agent (farm, TCP RST), ${AGENTS} agents, 1 controller, probeReplicas 0, interval ${INTERVAL_S} s, timeout 1 s, concurrency 2048, tcpThreads ${TCP_THREADS}, tcpProbe ${TCP_PROBE}`);
   console.log(`created ${SERVICE_IMPORTS} ServiceImports + ${SERVICE_IMPORTS} EndpointSlices in ${createSeconds.toFixed(1)} s (concurrency ${CREATE_CONCURRENCY})`);
   for (const line of firstRound) console.log(`start-up ${line}`);
   console.log(`start-up window (${startupSeconds.toFixed(0)} s): ${describeWindow(startSample, startupSample, startupSeconds)}`);
