@@ -10,8 +10,11 @@
 # Usage: [MEMORY_LIMIT_MIB=256] bench/probe-run.sh engine|compare [args...]   (as root)
 set -eu
 cd "$(dirname "$0")/.."
+# One run at a time: two would share eps-bench-tgt and the blackhole route, and spoil each other.
+exec 9>/tmp/eps-probe-bench.lock
+flock 9
 npx tsc -p bench/tsconfig.probe.json
-# src/probe/syn.ts loads ../../build/Release/syn.node: from .tmp/bench/src/probe, the repository's build/.
+# src/native-addon.ts loads ../build/Release/syn.node: from .tmp/bench/src, the repository's build/.
 ln -sfn ../../build .tmp/bench/build
 name=$1
 shift
