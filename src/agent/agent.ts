@@ -154,10 +154,7 @@ export class Agent {
 
   /** Undefined when ready: caches synced, first round done, watches alive. */
   readiness(): string | undefined {
-    const notReady = this.view.readiness();
-    if (notReady === 'shutting down' || notReady === 'caches not synced') return notReady;
-    if (!this.firstRoundDone) return 'first probe round not complete';
-    return notReady;
+    return this.view.readiness(() => (this.firstRoundDone ? undefined : 'first probe round not complete'));
   }
 
   private applyConfig({ config, version }: AppliedConfig): void {

@@ -61,7 +61,10 @@ export function controllerMetrics(registry: Registry): ControllerMetrics {
   return metrics;
 }
 
-/** Only the leader's figures per ServiceImport mean anything: a replica that stops leading clears them. */
+/**
+ * Clears the per-ServiceImport series: at each pass (those of ServiceImports gone disappear), and when
+ * a replica stops leading (only the leader's figures mean anything).
+ */
 export function resetServiceImportMetrics(metrics: ControllerMetrics): void {
   metrics.disconnected.reset();
   metrics.ejectionCapped.reset();

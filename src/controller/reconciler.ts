@@ -14,7 +14,7 @@ import { ReportedProblems, type Logger } from '../log.js';
 import type { Quorum, ReconnectReason } from '../report/aggregate.js';
 import type { PassPlan, ServiceImportPlan } from '../report/pass-plan.js';
 import { desiredSlice, missingFromSlices } from '../report/prune.js';
-import type { ControllerMetrics } from './metrics.js';
+import { resetServiceImportMetrics, type ControllerMetrics } from './metrics.js';
 
 /** Re-reads of a slice after conflicts before the pass gives up on it. */
 const MAX_CONFLICT_ROUNDS = 5;
@@ -61,9 +61,7 @@ export class Reconciler {
   async apply(plan: PassPlan, settings: ReconcilerSettings, now: Date): Promise<void> {
     const { metrics } = this.deps;
     // Series of ServiceImports that are gone (or filtered out) disappear with this pass.
-    metrics.disconnected.reset();
-    metrics.ejectionCapped.reset();
-    metrics.missing.reset();
+    resetServiceImportMetrics(metrics);
     this.tellInvalidReports(plan);
     for (const [state, count] of Object.entries(plan.reportStates)) metrics.liveReports.set({ state }, count);
     this.tellIsolated(plan.decision.isolated);

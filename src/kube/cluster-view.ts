@@ -129,11 +129,16 @@ export class ClusterView<C, W extends WatchedConfig<C> = WatchedConfig<C>> {
     return this.informerMetrics.deadWatch(limitMs);
   }
 
-  /** Undefined when every cache is synced (and, if asked, has heard from the apiserver lately); else why not. */
-  readiness(): string | undefined {
+  /**
+   * Undefined when every cache is synced, the process's own condition `afterSync` holds (asked only
+   * once the caches are synced) and, if asked, every watch heard from the apiserver lately; else why not.
+   */
+  readiness(afterSync?: () => string | undefined): string | undefined {
     if (this.stopping) return 'shutting down';
     const informers = this.informers();
     if (!this.configWatch.isSynced() || !this.serviceImportInformer || informers.some((i) => !i.isSynced())) return 'caches not synced';
+    const notYet = afterSync?.();
+    if (notYet !== undefined) return notYet;
     const staleMs = this.options.informerStaleMs;
     const stale = staleMs === undefined ? undefined : informers.find((i) => i.lastActivityAgeMs() > staleMs);
     if (stale) return `no news from the apiserver about ${stale.resource} for ${Math.round(stale.lastActivityAgeMs() / 1000)}s`;
